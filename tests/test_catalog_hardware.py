@@ -13,7 +13,7 @@ from paraplan import catalog
 from paraplan.errors import UnknownNameError
 
 DATA = Path("/work/shared/data")
-FAMILIES = {"volta", "ampere", "ada", "hopper", "blackwell", "cdna2", "cdna3", "cdna4", "gaudi", "cpu"}
+FAMILIES = {"volta", "ampere", "ada", "hopper", "blackwell", "blackwell_gddr", "cdna2", "cdna3", "cdna4", "gaudi", "cpu"}
 CATALOG_DIR = Path(catalog.__file__).parent
 
 

@@ -156,10 +156,6 @@ def legality_masks(model: ModelSpec, cluster: ClusterSpec | None, s: StrategyArr
     L = model.n_layers
     heads, kv = model.n_heads, model.kv_heads
     out: dict[str, np.ndarray] = {}
-    if cluster is not None:
-        out["accelerator_count"] = s.tp * s.pp * s.dp * s.cp != cluster.n_accelerators
-        if not tp_across_nodes:
-            out["tp_in_scaleup_domain"] = s.tp * s.cp > max(cluster.domain, 1)
     out["tp_divides_heads"] = heads % s.tp != 0
     out["tp_divides_kv_heads"] = (kv % s.tp != 0) & (s.tp % kv != 0)
     out["pp_le_layers"] = s.pp > L
@@ -175,6 +171,10 @@ def legality_masks(model: ModelSpec, cluster: ClusterSpec | None, s: StrategyArr
     out["batch_divisible"] = s.global_batch % (s.micro_batch * s.dp) != 0
     out["sp_needs_tp"] = s.sp & (s.tp == 1)
     out["zero_needs_dp"] = (s.zero > 0) & (s.dp == 1)
+    if cluster is not None:  # cluster rules last: a model rule is the more specific complaint
+        out["accelerator_count"] = s.tp * s.pp * s.dp * s.cp != cluster.n_accelerators
+        if not tp_across_nodes:
+            out["tp_in_scaleup_domain"] = s.tp * s.cp > max(cluster.domain, 1)
     return out
 
 
@@ -187,7 +187,8 @@ def check_strategy(model: ModelSpec, cluster: ClusterSpec | None, strategy: Stra
         f"{strategy.n_accelerators}, cluster has {cluster.n_accelerators if cluster else '?'}",
         "tp_divides_heads": f"tp={strategy.tp}, heads={model.n_heads}",
         "tp_divides_kv_heads": f"tp={strategy.tp}, kv_heads={model.kv_heads}",
-        "tp_in_scaleup_domain": f"tp*cp={strategy.tp * strategy.cp}, scale-up domain={cluster.domain if cluster else '?'}",
+        "tp_in_scaleup_domain": f"tp*cp={strategy.tp * strategy.cp}, "
+        f"scale-up domain={cluster.domain if cluster else '?'}",
         "pp_le_layers": f"pp={strategy.pp}, layers={model.n_layers}",
         "pp_divides_layers": f"pp*vpp={strategy.pp * strategy.vpp}, layers={model.n_layers}",
         "vpp_needs_interleaved": f"vpp={strategy.vpp}, schedule={strategy.schedule}, pp={strategy.pp}",
@@ -200,6 +201,8 @@ def check_strategy(model: ModelSpec, cluster: ClusterSpec | None, strategy: Stra
         "sp_needs_tp": "sp=True, tp=1",
         "zero_needs_dp": f"zero={strategy.zero}, dp=1",
     }
-    for rule, mask in masks.items():
-        if bool(np.asarray(mask).reshape(-1)[0]):
-            raise InvalidStrategyError(rule, f"{RULES[rule]} ({vals[rule]})")
+    broken = [rule for rule, mask in masks.items() if bool(np.asarray(mask).reshape(-1)[0])]
+    if broken:
+        first = broken[0]
+        more = f"; also breaks: {', '.join(broken[1:])}" if len(broken) > 1 else ""
+        raise InvalidStrategyError(first, f"{RULES[first]} ({vals[first]}){more}")

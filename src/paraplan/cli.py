@@ -1,0 +1,895 @@
+"""Command line interface: ``paraplan train | catalog | validate | version``.
+
+The CLI only calls the public API and converts units at the edge (ms/s, GB, TFLOP/s). Every user
+error (:class:`~paraplan.errors.ParaplanError`, a pydantic ``ValidationError`` from a bad flag combination,
+a missing file) becomes one line ``error: ...`` on stderr and exit code 2, never a traceback. Heavy modules
+are imported inside the commands so ``paraplan version`` and ``paraplan catalog`` start fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from . import __version__
+from .errors import ConfigError, InvalidStrategyError, ParaplanError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .specs import AcceleratorSpec, ClusterSpec, ModelSpec
+    from .train import TrainingEstimate
+
+app = typer.Typer(
+    name="paraplan",
+    help="Plan parallel LLM training before renting a GPU: memory, step time, MFU, cost, explained.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(
+    help="List the built-in models, accelerators and clusters (or show one in detail).", no_args_is_help=True
+)
+validate_app = typer.Typer(help="Compare predictions with published measurements.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(validate_app, name="validate")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: where ``paraplan validate train`` looks for the measured runs when --data is not given (relative to cwd)
+DEFAULT_TRAIN_DATA = ("../shared/data/train-measured.csv", "./shared/data/train-measured.csv")
+
+
+# ===================================================================== plumbing
+def _console() -> Console:
+    """Rich console on stdout; 120 columns when not a terminal (pipes, tests) unless COLUMNS is set."""
+    con = Console(highlight=False)
+    if not con.is_terminal and "COLUMNS" not in os.environ:
+        con = Console(highlight=False, width=120)
+    return con
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for e in exc.errors():
+            loc = ".".join(str(x) for x in e.get("loc", ()))
+            parts.append(f"{loc}: {e.get('msg', '')}" if loc else str(e.get("msg", "")))
+        return f"invalid {exc.title}: " + "; ".join(parts)
+    if isinstance(exc, FileNotFoundError):
+        name = exc.filename or (exc.args[-1] if exc.args else "")
+        return f"file not found: {name}"
+    return " ".join(str(exc).split())
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def handle_errors(func: F) -> F:
+    """User errors -> one ``error: ...`` line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ParaplanError, ValidationError, FileNotFoundError, IsADirectoryError) as exc:
+            raise _fail(_one_line(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _write_json(obj: Any, dest: str) -> None:
+    text = json.dumps(obj, indent=2, default=str)
+    if dest == "-":
+        typer.echo(text)
+    else:
+        path = Path(dest)
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+
+
+_SUFFIX = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12, "P": 1e15}
+
+
+def parse_count(text: str) -> float:
+    """``1e12``, ``300B``, ``2T``, ``1.5t``, ``500M``, ``1_000_000`` -> a number."""
+    t = text.strip().replace("_", "").replace(",", "")
+    m = re.fullmatch(r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMbBgGtTpP]?)", t)
+    if not m:
+        raise typer.BadParameter(f"'{text}' is not a count (examples: 1e12, 300B, 2T)")
+    value = float(m.group(1)) * _SUFFIX[m.group(2).upper()]
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"'{text}' must be a positive count")
+    return value
+
+
+# ------------------------------------------------------------------ human units
+def fmt_time(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "n/a"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1.0:
+        return f"{s * 1e3:.1f} ms"
+    if s < 120:
+        return f"{s:.2f} s"
+    if s < 2 * 3600:
+        return f"{s / 60:.1f} min"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def fmt_count(x: float | None, unit: str = "") -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f}{suffix}{unit}"
+    return f"{x:.1f}{unit}" if x != int(x) else f"{int(x)}{unit}"
+
+
+def fmt_gb(b: float) -> str:
+    return f"{b / 1e9:.2f}"
+
+
+def fmt_pct(x: float | None) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{100.0 * x:.1f}%"
+
+
+def _num_or_dash(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+# ===================================================================== resolution
+def resolve_model(name_or_path: str) -> ModelSpec:
+    """A catalog model name, or a path to a Hugging Face ``config.json`` / folder (via ``paraplan.hf``)."""
+    try:
+        from .hf import load_model  # being written alongside; optional
+    except ImportError:
+        load_model = None
+    if load_model is not None:
+        return load_model(name_or_path)
+    from .catalog import get_model
+
+    looks_like_path = name_or_path.endswith(".json") or os.sep in name_or_path or Path(name_or_path).exists()
+    if looks_like_path:
+        if not Path(name_or_path).exists():
+            raise FileNotFoundError(2, "No such file or directory", name_or_path)
+        raise ConfigError(
+            f"reading Hugging Face configs needs paraplan.hf, which is not available ({name_or_path})"
+        )
+    return get_model(name_or_path)
+
+
+def resolve_cluster(spec: str, gpus: int | None) -> ClusterSpec:
+    from .catalog import get_cluster
+
+    try:
+        return get_cluster(spec, gpus)
+    except ParaplanError:
+        raise
+    except ValueError as exc:  # e.g. a count that is not a whole number of nodes
+        raise ConfigError(f"cluster '{spec}': {exc}") from None
+
+
+# ===================================================================== train
+class Schedule(StrEnum):
+    gpipe = "gpipe"
+    one_f_one_b = "1f1b"
+    interleaved = "interleaved"
+    zero_bubble = "zero-bubble"
+
+
+class Recompute(StrEnum):
+    none = "none"
+    selective = "selective"
+    full = "full"
+
+
+class Precision(StrEnum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+    fp32 = "fp32"
+
+
+class Optimizer(StrEnum):
+    adamw = "adamw"
+    adam = "adam"
+    sgd = "sgd"
+
+
+class FrameworkName(StrEnum):
+    megatron = "megatron"
+    fsdp = "fsdp"
+    deepspeed = "deepspeed"
+
+
+class LayerName(StrEnum):
+    spec = "spec"
+    curves = "curves"
+
+
+def _val(x: Any) -> Any:
+    return x.value if isinstance(x, Enum) else x
+
+
+def build_strategy(
+    model: ModelSpec,
+    cluster: ClusterSpec,
+    *,
+    tp: int,
+    pp: int,
+    dp: int | None,
+    cp: int,
+    ep: int,
+    sp: bool | None,
+    vpp: int,
+    schedule: str | None,
+    micro_batch: int,
+    global_batch: int | None,
+    zero: int | None,
+    hsdp: bool,
+    recompute: str,
+    precision: str,
+    optimizer: str,
+    framework: str,
+) -> tuple[Any, list[str]]:
+    """The :class:`~paraplan.strategy.Strategy` the flags describe, plus the defaults it filled in."""
+    from .strategy import RULES, Strategy
+
+    notes: list[str] = []
+    n = cluster.n_accelerators
+    if dp is None:
+        mp = tp * pp * cp
+        if mp <= 0 or n % mp != 0:
+            raise InvalidStrategyError(
+                "accelerator_count",
+                f"{RULES['accelerator_count']}: {n} accelerators is not divisible by tp*pp*cp = "
+                f"{tp}*{pp}*{cp} = {mp}; pass --dp or change --gpus",
+            )
+        dp = n // mp
+        notes.append(f"dp={dp} from {n} accelerators / (tp*pp*cp = {mp})")
+    if global_batch is None:
+        global_batch = dp * micro_batch
+        notes.append(
+            f"global batch = dp * micro_batch = {global_batch} sequences (no gradient accumulation; "
+            "set --global-batch)"
+        )
+    if sp is None:
+        sp = tp > 1
+        if sp:
+            notes.append("sequence parallelism on (default with tp > 1; --no-sp to turn off)")
+    if schedule is None:
+        schedule = "interleaved" if vpp > 1 else "1f1b"
+        if vpp > 1:
+            notes.append("interleaved schedule (vpp > 1)")
+    if zero is None:
+        zero = 3 if framework == "fsdp" and dp > 1 else 0
+        if zero:
+            notes.append("ZeRO-3 / FSDP FULL_SHARD (the fsdp default; set --zero)")
+    strategy = Strategy(
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        cp=cp,
+        ep=ep,
+        sp=sp,
+        vpp=vpp,
+        schedule=schedule,  # type: ignore[arg-type]
+        micro_batch=micro_batch,
+        global_batch=global_batch,
+        zero=zero,
+        hsdp=hsdp,
+        recompute=recompute,
+        precision=precision,
+        optimizer=optimizer,
+    )  # type: ignore[arg-type]
+    return strategy, notes
+
+
+@app.command()
+@handle_errors
+def train(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Catalog model name, or a HF config.json / folder.")
+    ],
+    cluster: Annotated[
+        str,
+        typer.Option(
+            "--cluster", "-c", help="Preset (dgx-h100), NAME:COUNT (h100-sxm:1024) or an accelerator name."
+        ),
+    ],
+    gpus: Annotated[
+        int | None, typer.Option("--gpus", "-n", min=1, help="Rescale the cluster to this many accelerators.")
+    ] = None,
+    tp: Annotated[int, typer.Option("--tp", min=1, help="Tensor parallel size.")] = 1,
+    pp: Annotated[int, typer.Option("--pp", min=1, help="Pipeline parallel size.")] = 1,
+    dp: Annotated[
+        int | None, typer.Option("--dp", min=1, help="Data parallel size (default: n / (tp*pp*cp)).")
+    ] = None,
+    cp: Annotated[int, typer.Option("--cp", min=1, help="Context parallel size.")] = 1,
+    ep: Annotated[int, typer.Option("--ep", min=1, help="Expert parallel size (MoE).")] = 1,
+    sp: Annotated[
+        bool | None, typer.Option("--sp/--no-sp", help="Sequence parallelism (default: on when tp > 1).")
+    ] = None,
+    vpp: Annotated[
+        int, typer.Option("--vpp", min=1, help="Virtual pipeline stages per rank (interleaved schedule).")
+    ] = 1,
+    schedule: Annotated[
+        Schedule | None,
+        typer.Option("--schedule", help="Pipeline schedule (default: 1f1b, interleaved when vpp > 1)."),
+    ] = None,
+    micro_batch: Annotated[
+        int,
+        typer.Option(
+            "--micro-batch", "--mb", min=1, help="Sequences per micro-batch per data-parallel rank."
+        ),
+    ] = 1,
+    global_batch: Annotated[
+        int | None,
+        typer.Option(
+            "--global-batch", "--gb", min=1, help="Sequences per optimizer step (default: dp * micro-batch)."
+        ),
+    ] = None,
+    zero: Annotated[
+        int | None,
+        typer.Option(
+            "--zero", min=0, max=3, help="ZeRO stage 0-3 (default: 3 with --framework fsdp, else 0)."
+        ),
+    ] = None,
+    hsdp: Annotated[
+        bool, typer.Option("--hsdp", help="Shard within a scale-up domain, replicate across domains (HSDP).")
+    ] = False,
+    recompute: Annotated[
+        Recompute, typer.Option("--recompute", help="Activation recomputation.")
+    ] = Recompute.none,
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="Training precision (mixed precision for 16/8-bit).")
+    ] = Precision.bf16,
+    optimizer: Annotated[Optimizer, typer.Option("--optimizer")] = Optimizer.adamw,
+    seq_len: Annotated[
+        int, typer.Option("--seq-len", "--seq", min=1, help="Sequence length in tokens.")
+    ] = 2048,
+    tokens: Annotated[
+        str | None,
+        typer.Option("--tokens", help="Total training tokens, for time and cost to train (1e12, 300B, 2T)."),
+    ] = None,
+    framework: Annotated[
+        FrameworkName, typer.Option("--framework", help="Framework whose overlap rules and defaults apply.")
+    ] = FrameworkName.megatron,
+    layer: Annotated[
+        LayerName,
+        typer.Option("--layer", help="spec: spec-sheet peaks only; curves: plus fitted efficiency curves."),
+    ] = LayerName.curves,
+    json_out: Annotated[
+        str | None, typer.Option("--json", metavar="FILE", help="Write the estimate as JSON ('-' = stdout).")
+    ] = None,
+) -> None:
+    """Estimate one training step: time and memory breakdown, throughput, MFU, fit, time and cost to train."""
+    n_tokens = parse_count(tokens) if tokens is not None else None
+    schedule_, recompute_, precision_ = _val(schedule), _val(recompute), _val(precision)
+    optimizer_, framework_, layer_ = _val(optimizer), _val(framework), _val(layer)
+    m = resolve_model(model)
+    c = resolve_cluster(cluster, gpus)
+    strategy, notes = build_strategy(
+        m,
+        c,
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        cp=cp,
+        ep=ep,
+        sp=sp,
+        vpp=vpp,
+        schedule=schedule_,
+        micro_batch=micro_batch,
+        global_batch=global_batch,
+        zero=zero,
+        hsdp=hsdp,
+        recompute=recompute_,
+        precision=precision_,
+        optimizer=optimizer_,
+        framework=framework_,
+    )
+    from .rules import get_framework
+
+    fw = get_framework(framework_)
+    if strategy.zero not in fw.zero_stages:
+        notes.append(f"framework '{fw.name}' does not offer ZeRO stage {strategy.zero}; priced anyway")
+    if strategy.schedule not in fw.schedules:
+        notes.append(f"framework '{fw.name}' does not offer the {strategy.schedule} schedule; priced anyway")
+    from .train import Workload, estimate_training
+
+    workload = Workload(seq_len=seq_len, tokens=n_tokens)
+    est = estimate_training(m, c, strategy, workload, framework=framework_, layer=layer_)
+    est = est.model_copy(update={"assumptions": notes + list(est.assumptions)})
+    if json_out is not None:
+        payload = est.model_dump(mode="json")
+        payload["summary"] = est.summary()
+        _write_json(payload, json_out)
+        if json_out == "-":
+            return
+    print_training(est, m, c)
+
+
+def print_training(est: TrainingEstimate, model: ModelSpec, cluster: ClusterSpec) -> None:
+    con = _console()
+    s = est.strategy
+    acc = cluster.accelerator
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row(
+        "Model",
+        f"{escape(est.model)} ({model.n_params() / 1e9:.1f}B params, {model.n_layers} layers, "
+        f"hidden {model.hidden}, {est.seq_len}-token sequences)",
+    )
+    grid.add_row(
+        "Cluster",
+        escape(
+            f"{est.cluster}: {est.n_accelerators} x {est.accelerator} "
+            f"({cluster.n_nodes} node(s) of {cluster.per_node}; {cluster.scaleup.name or 'scale-up'} "
+            f"{cluster.scaleup.bw / 1e9:.0f} GB/s, {cluster.scaleout.name or 'scale-out'} "
+            f"{cluster.scaleout.bw / 1e9:.1f} GB/s per accelerator)"
+        ),
+    )
+    strat = (
+        f"tp={s.tp} pp={s.pp} dp={s.dp} cp={s.cp} ep={s.ep} sp={'on' if s.sp else 'off'}"
+        + (f" vpp={s.vpp}" if s.vpp > 1 else "")
+        + f" | {s.schedule} | micro-batch {s.micro_batch}, global batch {s.global_batch} "
+        f"({est.n_micro_batches} micro-batches/step) | ZeRO-{s.zero}{' HSDP' if s.hsdp else ''} | "
+        f"recompute {s.recompute} | {s.precision} | {s.optimizer} | {est.framework}"
+    )
+    grid.add_row("Strategy", strat)
+    grid.add_row("Step time", fmt_time(est.step_time_s))
+    grid.add_row(
+        "Throughput",
+        f"{fmt_count(est.tokens_per_s)} tokens/s total, "
+        f"{fmt_count(est.tokens_per_s_per_accelerator)} tokens/s per accelerator",
+    )
+    grid.add_row(
+        "Model TFLOP/s",
+        f"{est.model_tflops_per_accelerator:.1f} per accelerator "
+        f"(peak {acc.peak(s.precision) / 1e12:.0f} {s.precision})",
+    )
+    grid.add_row("MFU / HFU", f"{fmt_pct(est.mfu)} / {fmt_pct(est.hfu)}")
+    mem = est.memory
+    used = (
+        f"{fmt_gb(mem.total_bytes)} GB of {fmt_gb(mem.capacity_bytes)} GB per accelerator "
+        f"({fmt_pct(mem.total_bytes / mem.capacity_bytes) if mem.capacity_bytes else 'n/a'})"
+    )
+    grid.add_row("Memory", used)
+    if est.fits:
+        grid.add_row("Fits", "[green]yes[/green]")
+    else:
+        comp = mem.overflow_component or max(mem.components_bytes, key=lambda k: mem.components_bytes[k])
+        grid.add_row(
+            "Fits",
+            f"[red bold]NO[/red bold]: {fmt_gb(mem.overflow_bytes)} GB over capacity; largest "
+            f"component '{comp}' = {fmt_gb(mem.components_bytes.get(comp, 0.0))} GB "
+            "(try more tp/pp, ZeRO, recompute, or a smaller micro-batch)",
+        )
+    if est.time_to_train_s is not None:
+        grid.add_row(
+            "Time to train",
+            f"{fmt_time(est.time_to_train_s)} for {fmt_count(est.time_to_train_s * est.tokens_per_s)} tokens "
+            f"({fmt_count(est.time_to_train_s / 3600 * est.n_accelerators)} accelerator-hours)",
+        )
+        if est.cost_usd is not None:
+            grid.add_row("Cost", f"${est.cost_usd:,.0f} at ${acc.price_per_hour:.2f} per accelerator-hour")
+    band = (
+        f"±{est.error_band_pct:.0f}% (p90 APE on published runs)"
+        if est.error_band_pct is not None
+        else "none (unvalidated layer)"
+    )
+    grid.add_row("Error band", band)
+    grid.add_row("Provenance", escape(est.provenance))
+    con.print(grid)
+    con.print()
+
+    t = Table(title="Time per step (rows sum to the total)", show_footer=True)
+    t.add_column("component", footer="total")
+    unit, scale, spec = ("s", 1.0, ".3f") if est.step_time_s >= 1.0 else ("ms", 1e3, ".2f")
+    t.add_column(unit, justify="right", footer=format(est.step_time_s * scale, spec))
+    t.add_column("% of step", justify="right", footer="100.0%")
+    hidden = 0
+    for k, v in est.time.components_s.items():
+        if v == 0.0:
+            hidden += 1
+            continue
+        t.add_row(k, format(v * scale, spec), fmt_pct(v / est.step_time_s if est.step_time_s else 0.0))
+    t.caption = f"{hidden} zero rows hidden" if hidden else None
+    con.print(t)
+
+    mt = Table(title="Memory per accelerator (peak stage)", show_footer=True)
+    mt.add_column("component", footer="total")
+    mt.add_column("GB", justify="right", footer=fmt_gb(mem.total_bytes))
+    mt.add_column("%", justify="right", footer="100.0%")
+    for k, v in mem.components_bytes.items():
+        if v == 0.0:
+            continue
+        mt.add_row(k, fmt_gb(v), fmt_pct(v / mem.total_bytes if mem.total_bytes else 0.0))
+    mt.caption = f"capacity {fmt_gb(mem.capacity_bytes)} GB: " + ("fits" if est.fits else "does NOT fit")
+    con.print(mt)
+
+    if est.assumptions:
+        con.print("[bold]Assumptions[/bold]")
+        for a in est.assumptions:
+            con.print(f"  - {a}", markup=False)
+
+
+# ===================================================================== catalog
+JsonOpt = Annotated[str | None, typer.Option("--json", metavar="FILE", help="Write JSON ('-' = stdout).")]
+
+
+def _moe_text(m: ModelSpec) -> str:
+    if not m.moe:
+        return "-"
+    shared = f"+{m.moe.n_shared_experts}s" if m.moe.n_shared_experts else ""
+    return f"{m.moe.n_experts}{shared}e top-{m.moe.top_k}"
+
+
+def _tflops(acc: AcceleratorSpec, dtype: str) -> str:
+    v = acc.peak_flops.get(dtype)
+    if v is None and dtype == "bf16":
+        v = acc.peak_flops.get("fp16")
+    return "-" if v is None else f"{v / 1e12:.0f}"
+
+
+def _detail_table(title: str, rows: list[tuple[str, Any]]) -> Table:
+    t = Table(title=title, show_header=False)
+    t.add_column("field", style="bold")
+    t.add_column("value", overflow="fold")
+    for k, v in rows:
+        if v is None or v == "" or v == () or v == []:
+            continue
+        t.add_row(k, escape(str(v)))
+    return t
+
+
+def _model_json(m: ModelSpec) -> dict[str, Any]:
+    return {
+        **m.model_dump(mode="json"),
+        "n_params": m.n_params(),
+        "n_active_params": m.n_active_params(),
+        "attention_kind": m.attention_kind,
+    }
+
+
+def _cluster_json(c: ClusterSpec) -> dict[str, Any]:
+    d = c.model_dump(mode="json")
+    d["n_accelerators"] = c.n_accelerators
+    d["scaleup_domain"] = c.domain
+    return d
+
+
+@catalog_app.command("models")
+@handle_errors
+def catalog_models(
+    name: Annotated[str | None, typer.Argument(help="Show one model in detail.")] = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Models: parameters, shape, attention, MoE."""
+    from . import catalog
+
+    if name is not None:
+        m = catalog.get_model(name)
+        if json_out is not None:
+            _write_json(_model_json(m), json_out)
+            if json_out == "-":
+                return
+        rows = [
+            ("name", m.name),
+            ("aliases", ", ".join(m.aliases)),
+            ("family", m.family),
+            ("params", f"{m.n_params() / 1e9:.3f}B"),
+            ("active params", f"{m.n_active_params() / 1e9:.3f}B"),
+            ("published params", None if m.params_published is None else f"{m.params_published / 1e9:.3f}B"),
+            ("layers", m.n_layers),
+            ("hidden", m.hidden),
+            ("heads", m.n_heads),
+            ("kv heads", m.kv_heads),
+            ("head dim", m.dim_head),
+            ("ffn hidden", f"{m.ffn_hidden} ({m.ffn_kind})"),
+            ("vocab", m.vocab),
+            ("attention", m.attention_kind),
+            ("max seq len", m.max_seq_len),
+            ("tied embeddings", m.tied_embeddings),
+            ("learned positions", m.learned_pos_emb),
+            ("norm", m.norm),
+            ("bias", m.bias),
+            ("sliding window", m.sliding_window),
+            ("MLA", m.mla and m.mla.model_dump()),
+            ("MoE", m.moe and m.moe.model_dump()),
+            ("source", m.source),
+        ]
+        _console().print(_detail_table(f"model {m.name}", rows))
+        return
+    ms = catalog.models()
+    if json_out is not None:
+        _write_json([_model_json(m) for m in ms], json_out)
+        if json_out == "-":
+            return
+    t = Table(title=f"{len(ms)} models")
+    for col, just in (
+        ("name", "left"),
+        ("params B", "right"),
+        ("active B", "right"),
+        ("layers", "right"),
+        ("hidden", "right"),
+        ("heads/kv", "right"),
+        ("ffn", "right"),
+        ("vocab", "right"),
+        ("attn", "left"),
+        ("MoE", "left"),
+    ):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for m in ms:
+        t.add_row(
+            escape(m.name),
+            f"{m.n_params() / 1e9:.2f}",
+            f"{m.n_active_params() / 1e9:.2f}",
+            str(m.n_layers),
+            str(m.hidden),
+            f"{m.n_heads}/{m.kv_heads}",
+            f"{m.ffn_hidden} {m.ffn_kind}",
+            str(m.vocab),
+            m.attention_kind,
+            _moe_text(m),
+        )
+    _console().print(t)
+
+
+@catalog_app.command("accelerators")
+@handle_errors
+def catalog_accelerators(
+    name: Annotated[str | None, typer.Argument(help="Show one accelerator in detail.")] = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Accelerators: peak TFLOP/s, memory, bandwidth, scale-up fabric."""
+    from . import catalog
+
+    if name is not None:
+        a = catalog.get_accelerator(name)
+        if json_out is not None:
+            _write_json(a.model_dump(mode="json"), json_out)
+            if json_out == "-":
+                return
+        peaks = ", ".join(f"{k} {v / 1e12:g}" for k, v in a.peak_flops.items())
+        rows = [
+            ("name", a.name),
+            ("aliases", ", ".join(a.aliases)),
+            ("vendor", a.vendor),
+            ("family", a.family),
+            ("kind", a.kind),
+            ("peak TFLOP/s (dense)", peaks),
+            ("memory", f"{a.memory_bytes / 1e9:g} GB"),
+            ("memory bandwidth", f"{a.memory_bw / 1e12:.2f} TB/s"),
+            (
+                "scale-up",
+                f"{a.scaleup_name or '-'} {a.scaleup_bw / 1e9:g} GB/s per direction, "
+                f"domain {a.scaleup_domain}",
+            ),
+            ("PCIe", f"{a.pcie_bw / 1e9:g} GB/s per direction"),
+            ("TDP", f"{a.tdp_w:g} W" if a.tdp_w else None),
+            ("cores", a.cores),
+            ("price", f"${a.price_per_hour:.2f}/h (rough default)" if a.price_per_hour else None),
+            ("notes", a.notes),
+            ("source", a.source),
+        ]
+        _console().print(_detail_table(f"accelerator {a.name}", rows))
+        return
+    accs = catalog.accelerators()
+    if json_out is not None:
+        _write_json([a.model_dump(mode="json") for a in accs], json_out)
+        if json_out == "-":
+            return
+    t = Table(title=f"{len(accs)} accelerators")
+    for col, just in (
+        ("name", "left"),
+        ("family", "left"),
+        ("bf16 TFLOP/s", "right"),
+        ("fp8 TFLOP/s", "right"),
+        ("memory GB", "right"),
+        ("bandwidth TB/s", "right"),
+        ("scale-up", "left"),
+    ):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for a in accs:
+        up = f"{a.scaleup_name} {a.scaleup_bw / 1e9:g} GB/s x{a.scaleup_domain}" if a.scaleup_bw else "-"
+        t.add_row(
+            a.name,
+            a.family,
+            _tflops(a, "bf16"),
+            _tflops(a, "fp8"),
+            f"{a.memory_bytes / 1e9:g}",
+            f"{a.memory_bw / 1e12:.2f}",
+            up,
+        )
+    _console().print(t)
+
+
+@catalog_app.command("clusters")
+@handle_errors
+def catalog_clusters(
+    name: Annotated[str | None, typer.Argument(help="Show one cluster (or NAME:COUNT).")] = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Cluster presets: accelerator, node size, scale-up and scale-out bandwidth."""
+    from . import catalog
+
+    if name is not None:
+        c = resolve_cluster(name, None)
+        if json_out is not None:
+            _write_json(_cluster_json(c), json_out)
+            if json_out == "-":
+                return
+        rows = [
+            ("name", c.name),
+            ("aliases", ", ".join(c.aliases)),
+            ("accelerator", c.accelerator.name),
+            ("accelerators", f"{c.n_accelerators} ({c.n_nodes} node(s) x {c.per_node})"),
+            (
+                "scale-up",
+                f"{c.scaleup.name} {c.scaleup.bw / 1e9:g} GB/s per accelerator per direction, "
+                f"{c.scaleup.latency_s * 1e6:g} us, domain {c.domain}",
+            ),
+            (
+                "scale-out",
+                f"{c.scaleout.name} {c.scaleout.bw / 1e9:g} GB/s per accelerator per direction, "
+                f"{c.scaleout.latency_s * 1e6:g} us",
+            ),
+            ("notes", c.notes),
+            ("source", c.source),
+        ]
+        _console().print(_detail_table(f"cluster {c.name}", rows))
+        return
+    cs = catalog.clusters()
+    if json_out is not None:
+        _write_json([_cluster_json(c) for c in cs], json_out)
+        if json_out == "-":
+            return
+    t = Table(title=f"{len(cs)} cluster presets (NAME:COUNT rescales)")
+    for col, just in (
+        ("name", "left"),
+        ("accelerator", "left"),
+        ("per node", "right"),
+        ("nodes", "right"),
+        ("scale-up (GB/s per accelerator)", "left"),
+        ("scale-out (GB/s per accelerator)", "left"),
+    ):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for c in cs:
+        t.add_row(
+            c.name,
+            c.accelerator.name,
+            str(c.per_node),
+            str(c.n_nodes),
+            escape(f"{c.scaleup.bw / 1e9:g} {c.scaleup.name}"),
+            escape(f"{c.scaleout.bw / 1e9:g} {c.scaleout.name}"),
+        )
+    _console().print(t)
+
+
+# ===================================================================== validate
+def default_train_data() -> Path:
+    for cand in DEFAULT_TRAIN_DATA:
+        p = Path(cand)
+        if p.is_file():
+            return p
+    raise ConfigError(
+        "no measured-runs CSV found (looked for "
+        + ", ".join(DEFAULT_TRAIN_DATA)
+        + " relative to the current directory); pass --data PATH/train-measured.csv"
+    )
+
+
+@validate_app.command("train")
+@handle_errors
+def validate_train(
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="CSV of measured runs (default: shared/data/train-measured.csv)."),
+    ] = None,
+    json_out: Annotated[
+        str | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON ('-' = stdout).")
+    ] = None,
+    layer: Annotated[
+        LayerName, typer.Option("--layer", help="Calibration layer to validate.")
+    ] = LayerName.curves,
+    max_median_ape: Annotated[
+        float | None,
+        typer.Option(
+            "--max-median-ape",
+            metavar="X",
+            help="Exit 1 if the median APE exceeds X (a fraction: 0.15 = 15%).",
+        ),
+    ] = None,
+) -> None:
+    """Predict every published training run in the CSV and report the absolute percentage errors."""
+    path = data if data is not None else default_train_data()
+    if not path.is_file():
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+    from .validate.train import validate_training
+
+    layer = _val(layer)
+    report = validate_training(path, layer=layer)
+    stats = report.stats()
+    quiet = json_out == "-"
+    if json_out is not None:
+        _write_json(report.to_json(), json_out)
+    if not quiet:
+        con = _console()
+        t = Table(title=f"validate train: {path} (layer={layer})")
+        t.add_column("row_id", justify="right", no_wrap=True)
+        t.add_column("model", no_wrap=True, overflow="ellipsis", max_width=22)
+        t.add_column("gpu", no_wrap=True, overflow="ellipsis", max_width=16)
+        t.add_column("metric", no_wrap=True)
+        t.add_column("measured", justify="right", no_wrap=True)
+        t.add_column("predicted", justify="right", no_wrap=True)
+        t.add_column("APE % / skipped", overflow="fold", ratio=1, min_width=12)
+        for r in report.rows:
+            verdict = (
+                f"{100 * r.ape:.1f}" if r.ape is not None else f"skipped: {r.skipped or 'no prediction'}"
+            )
+            t.add_row(
+                escape(r.row_id),
+                escape(r.model),
+                escape(r.gpu),
+                r.metric or "-",
+                _num_or_dash(r.measured),
+                _num_or_dash(r.predicted),
+                escape(verdict),
+            )
+        con.print(t)
+        med, p90, mean = stats.get("median_ape"), stats.get("p90_ape"), stats.get("mean_ape")
+        con.print(
+            f"[bold]n_rows[/bold] {stats['n_rows']}  [bold]n_predicted[/bold] {stats['n_predicted']}  "
+            f"[bold]median APE[/bold] {fmt_pct(med)}  [bold]p90 APE[/bold] {fmt_pct(p90)}  "
+            f"[bold]mean APE[/bold] {fmt_pct(mean)}"
+        )
+    if max_median_ape is not None:
+        med = stats.get("median_ape")
+        if med is None or med > max_median_ape:
+            typer.echo(
+                f"median APE {fmt_pct(med)} exceeds --max-median-ape {fmt_pct(max_median_ape)}", err=True
+            )
+            raise typer.Exit(1)
+
+
+# ===================================================================== version
+@app.command()
+def version() -> None:
+    """Print the paraplan version."""
+    typer.echo(f"paraplan {__version__}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,493 @@
+"""Training step estimator: composes :mod:`paraplan.cost` into named time and memory components.
+
+:func:`evaluate_training` is the one implementation: it takes columns of strategies
+(:class:`~paraplan.strategy.StrategyArrays`) and returns arrays, so a planner prices a million
+strategies in one call. :func:`estimate_training` wraps it for one strategy and returns a typed,
+self-explaining :class:`TrainingEstimate` whose components add up to the totals.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from .cost import flops as F
+from .cost import memory as M
+from .cost.comm import collective_time
+from .cost.efficiency import Layer, attention_time, gemm_time, memory_time
+from .cost.pipeline import bubble_slots, inflight_microbatches
+from .rules import Framework, get_framework
+from .specs import ClusterSpec, ModelSpec
+from .strategy import OPTIMIZERS, PRECISIONS, Strategy, StrategyArrays, check_strategy
+
+#: backward of flash attention does about 2.5x the forward FLOPs (Dao 2023, FlashAttention-2, sec. 3.1:
+#: 5 matmuls against 2); we price it at the forward kernel's efficiency.
+ATTN_BWD_FACTOR = 2.5
+#: backward of elementwise/norm ops moves about twice the forward bytes (read grad + saved input, write grad)
+ELEMENTWISE_BWD_FACTOR = 2.0
+#: bytes moved per parameter by one optimizer step (read fp32 master/m/v/grad, write master/m/v + 16-bit copy)
+OPTIMIZER_BYTES = {"adamw": 30.0, "adam": 30.0, "sgd": 14.0}
+
+TIME_COMPONENTS = (
+    "gemm", "attention", "elementwise", "recompute", "overhead", "tp_comm", "cp_comm", "ep_comm",
+    "pp_comm", "pipeline_bubble", "dp_comm", "optimizer",
+)
+MEMORY_COMPONENTS = ("weights", "gradients", "optimizer_states", "activations", "zero3_buffers", "overhead")
+
+
+class Workload(BaseModel):
+    """What is trained: sequence length, and optionally how many tokens in total."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    seq_len: int = Field(2048, ge=1)
+    tokens: float | None = None  # total training tokens, for time- and cost-to-train
+    dropout: bool = False  # whether the model trains with dropout (stores masks)
+    flash_attention: bool | None = None  # None: the framework's default
+
+
+@cache
+def training_params() -> dict[str, Any]:
+    """Shared training parameters per accelerator family (``catalog/curves/training.yaml``)."""
+    path = resources.files("paraplan.catalog").joinpath("curves/training.yaml")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        return {}
+
+
+def _family_params(family: str, layer: Layer, calibration: dict[str, float] | None = None) -> dict[str, float]:
+    """Fitted derate/overheads for ``family``; the spec layer uses none of them; ``calibration`` overrides."""
+    base = {"compute_derate": 1.0, "attention_derate": 1.0, "layer_overhead_s": 0.0, "step_overhead_s": 0.0}
+    if calibration:
+        return {**base, **{k: float(v) for k, v in calibration.items() if k in base}}
+    if layer == "spec":
+        return base
+    fams = training_params().get("families", {})
+    fp = fams.get(family) or fams.get("default") or {}
+    return {**base, **{k: float(v) for k, v in fp.items() if k in base}}
+
+
+def _tp_shape(g: F.Gemm, tp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = np.full(tp.shape, float(g.n))
+    k = np.full(tp.shape, float(g.k))
+    if g.split == "col":
+        n = n / tp
+    elif g.split == "row":
+        k = k / tp
+    return n, k
+
+
+def _gemms_time(acc, dtype: np.ndarray, gemms: list[F.Gemm], tokens: np.ndarray, tp: np.ndarray,
+                ep: np.ndarray, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and backward time of a list of GEMMs on one rank for ``tokens`` tokens."""
+    fwd = np.zeros(tokens.shape)
+    bwd = np.zeros(tokens.shape)
+    is_fp8 = dtype == PRECISIONS.index("fp8")
+    for g in gemms:
+        n, k = _tp_shape(g, tp)
+        if g.expert:
+            # each expert on this rank gets tokens * top_k * ep / n_experts tokens; E / ep experts per rank
+            m = tokens * g.tokens_factor * ep
+            count = g.count / ep
+        else:
+            m = tokens * g.tokens_factor
+            count = float(g.count)
+        m = np.maximum(m, 1.0)
+        for fp8 in (False, True):
+            sel = is_fp8 if fp8 else ~is_fp8
+            if not np.any(sel) or (fp8 and g.name == "router"):
+                continue
+            dt = "fp8" if fp8 else "bf16"
+            f = gemm_time(acc, dt, m, n, k, layer=layer)
+            b = gemm_time(acc, dt, m, k, n, layer=layer) + gemm_time(acc, dt, n, k, m, layer=layer)
+            fwd = fwd + np.where(sel, count * f, 0.0)
+            bwd = bwd + np.where(sel, count * b, 0.0)
+    return fwd, bwd
+
+
+def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, workload: Workload,
+                      framework: Framework | str = "megatron", *, layer: Layer = "curves",
+                      calibration: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Price columns of strategies. Returns arrays: ``time.<component>``, ``mem.<component>`` (peak stage),
+    totals, throughput and utilisation. Pure: no I/O beyond the cached catalog."""
+    fw = get_framework(framework) if isinstance(framework, str) else framework
+    acc = cluster.accelerator
+    flash = fw.flash_attention if workload.flash_attention is None else workload.flash_attention
+    fam = _family_params(acc.family, layer, calibration)
+    seq = float(workload.seq_len)
+    L = model.n_layers
+    h = float(model.hidden)
+
+    tp = s.tp.astype(float)
+    pp = s.pp.astype(float)
+    dp = s.dp.astype(float)
+    cp = s.cp.astype(float)
+    ep = s.ep.astype(float)
+    mb = s.micro_batch.astype(float)
+    n_micro = np.maximum(np.floor(s.global_batch / (s.micro_batch * s.dp)), 1.0)
+    tokens = mb * seq / cp  # tokens per micro-batch on one rank
+    layers_stage = L / pp
+    moe_frac = model.n_moe_layers / L
+    dense_frac = 1.0 - moe_frac
+
+    # ---------------- compute per micro-batch on the bottleneck (last) stage
+    g_dense_f, g_dense_b = _gemms_time(acc, s.precision, F.layer_gemms(model, False), tokens, tp, ep, layer)
+    if model.is_moe:
+        g_moe_f, g_moe_b = _gemms_time(acc, s.precision, F.layer_gemms(model, True), tokens, tp, ep, layer)
+    else:
+        g_moe_f = g_moe_b = np.zeros_like(tokens)
+    g_layer_f = dense_frac * g_dense_f + moe_frac * g_moe_f
+    g_layer_b = dense_frac * g_dense_b + moe_frac * g_moe_b
+    head_f, head_b = _gemms_time(acc, s.precision, [F.head_gemm(model)], tokens, tp, ep, layer)
+
+    dqk, dv = F.attention_dims(model)
+    attn_full = attention_time(acc, "bf16", mb, model.n_heads / tp, seq, seq, float(dqk),
+                               np.maximum(model.kv_heads / tp, 1.0), causal=True, layer=layer) / cp
+    window_scale = F.mean_attended(model, seq) / (seq / 2.0)
+    attn_f = attn_full * window_scale * (0.5 * (dqk + dv) / dqk)
+    attn_b = ATTN_BWD_FACTOR * attn_f
+
+    # elementwise bytes per token per layer, forward (bf16 activations)
+    f_rank = (model.moe.expert_ffn_hidden * model.moe.top_k if model.is_moe and model.moe else model.ffn_hidden)
+    f_layer = dense_frac * model.ffn_hidden + moe_frac * f_rank
+    rep = (8.0 * h + 12.0 * h + (10.0 * h if workload.dropout else 0.0))
+    act_bytes = (6.0 if model.gated else 4.0) * f_layer
+    rope_bytes = 0.0 if model.learned_pos_emb else 4.0 * (model.n_heads * dqk + 2 * model.kv_heads * dqk)
+    # MoE token permutation (dispatch gather + combine scatter: read and write top_k copies of each token)
+    # and the router's softmax/top-k over the experts
+    moe_bytes = moe_frac * (8.0 * model.moe.top_k * h + 12.0 * model.moe.n_experts) if model.moe else 0.0
+    ew_bytes_tok = np.where(s.sp, rep / tp, rep) + (act_bytes + rope_bytes) / tp + moe_bytes
+    ew_f = memory_time(acc, tokens * ew_bytes_tok, layer=layer)
+    if s.precision.size and np.any(s.precision == PRECISIONS.index("fp8")):
+        # FP8 casts of GEMM inputs (activation quantize + transpose copies), ~ 3 bytes per input element
+        cast = memory_time(acc, tokens * 3.0 * (h * 2 + f_layer / tp * (1.0 + model.gated)), layer=layer)
+        ew_f = ew_f + np.where(s.precision == PRECISIONS.index("fp8"), cast, 0.0)
+    ew_b = ELEMENTWISE_BWD_FACTOR * ew_f
+    loss_f = memory_time(acc, tokens * 12.0 * model.vocab / tp, layer=layer)
+
+    derate = fam["compute_derate"]
+    attn_f = attn_f * fam["attention_derate"]
+    attn_b = attn_b * fam["attention_derate"]
+    layer_fwd = (g_layer_f + attn_f + ew_f) * derate
+    recompute = np.select([s.recompute == 2, s.recompute == 1],
+                          [layer_fwd, 0.0 if flash else attn_f * derate], default=0.0)
+    overhead_layer = fam["layer_overhead_s"] * (1.0 + (s.recompute == 2))
+
+    # ---------------- communication per micro-batch (exposed part)
+    ov = fw.overlap
+    act_msg = tokens * h * 2.0
+    n_tp_coll = 4.0 + 2.0 * (s.recompute == 2)  # AR (or AG+RS pairs) per layer: 2 fwd, 2 bwd, 2 recompute
+    tp_layer = n_tp_coll * collective_time(cluster, "all_reduce", act_msg, tp, 1, layer=layer)
+    tp_layer = tp_layer * (1.0 - ov.tp)
+    kv_msg = tokens * 2.0 * (model.kv_heads if model.mla is None else model.n_heads) * dqk * 2.0 / np.minimum(
+        tp, model.kv_heads if model.mla is None else model.n_heads)
+    cp_t = 3.0 * (cp - 1.0) * collective_time(cluster, "send_recv", kv_msg, cp, tp, layer=layer)
+    cp_layer = np.maximum(cp_t - ov.cp * (attn_f + attn_b), 0.0) * (cp > 1)
+    if model.is_moe and model.moe:
+        a2a_msg = tokens * model.moe.top_k * h * 2.0 / np.where(s.sp, tp, 1.0)
+        n_a2a = 4.0 + 2.0 * (s.recompute == 2)
+        ep_layer = moe_frac * n_a2a * collective_time(cluster, "all_to_all", a2a_msg, ep, tp * cp, layer=layer)
+        ep_layer = ep_layer * (1.0 - ov.ep)
+    else:
+        ep_layer = np.zeros_like(tokens)
+    p2p_msg = tokens * h * 2.0 / np.where(s.sp, tp, 1.0)
+    pp_mb = 2.0 * s.vpp * collective_time(cluster, "send_recv", p2p_msg, pp, tp * cp * dp, layer=layer) * (pp > 1)
+    pp_mb = pp_mb * (1.0 - ov.pp)
+
+    t_gemm = layers_stage * (g_layer_f + g_layer_b) * derate + (head_f + head_b) * derate
+    t_attn = layers_stage * (attn_f + attn_b) * derate
+    t_ew = layers_stage * (ew_f + ew_b) * derate + 3.0 * loss_f * derate
+    t_rec = layers_stage * recompute
+    t_ovh = layers_stage * overhead_layer
+    t_tp = layers_stage * tp_layer
+    t_cp = layers_stage * cp_layer
+    t_ep = layers_stage * ep_layer
+    t_mb = t_gemm + t_attn + t_ew + t_rec + t_ovh + t_tp + t_cp + t_ep + pp_mb
+    fwd_mb = layers_stage * layer_fwd + head_f * derate
+    bwd_mb = t_mb - fwd_mb
+
+    bubble = bubble_slots(s.schedule, pp, s.vpp) * t_mb
+
+    # ---------------- data parallel and optimizer (per step)
+    p_stage_dense, p_stage_expert = _stage_params(model, pp)  # parameters per rank before DP sharding
+    p_rank = p_stage_dense / tp + p_stage_expert / (ep * tp)
+    shard_n = np.where(s.hsdp, np.minimum(dp, np.maximum(cluster.domain // (tp * cp), 1)), dp)
+    grad_bytes = p_rank * 2.0
+    n_dp = dp * cp
+    zero = s.zero
+    ar = collective_time(cluster, "all_reduce", grad_bytes, n_dp, tp, layer=layer)
+    rs = collective_time(cluster, "reduce_scatter", grad_bytes, n_dp, tp, layer=layer)
+    ag = collective_time(cluster, "all_gather", p_rank * 2.0, n_dp, tp, layer=layer)
+    # ZeRO-3 per micro-batch: gather weights for forward and again for backward, reduce-scatter grads
+    ag3 = collective_time(cluster, "all_gather", p_rank * 2.0, shard_n, tp, layer=layer)
+    rs3 = collective_time(cluster, "reduce_scatter", grad_bytes, shard_n, tp, layer=layer)
+    hsdp_ar = np.where(s.hsdp & (dp > shard_n),
+                       collective_time(cluster, "all_reduce", grad_bytes / shard_n, dp / shard_n,
+                                       tp * cp * shard_n, layer=layer), 0.0)
+    fwd_c = fwd_mb
+    bwd_c = np.maximum(bwd_mb, 0.0)
+    z3_exposed = (np.maximum(ag3 - ov.zero3 * fwd_c, 0.0) + np.maximum(ag3 + rs3 - ov.zero3 * bwd_c, 0.0)
+                  + (ag3 / L) * 2.0)
+    dp_grad = np.where(zero >= 1, rs, ar)
+    dp_exposed = np.select(
+        [dp <= 1, zero == 3],
+        [0.0, n_micro * z3_exposed + hsdp_ar],
+        default=np.maximum(dp_grad - ov.dp_grad * bwd_c, 0.0) + dp_grad / np.maximum(L / pp, 1.0)
+        + np.where(zero >= 1, np.maximum(ag - ov.dp_param * fwd_c, 0.0), 0.0),
+    )
+    opt_shard = np.where(zero >= 1, p_rank / n_dp, p_rank)
+    opt_bytes = np.array([OPTIMIZER_BYTES[o] for o in OPTIMIZERS])[s.optimizer]
+    t_opt = memory_time(acc, opt_shard * opt_bytes, layer=layer) + fam["step_overhead_s"]
+
+    step = n_micro * t_mb + bubble + dp_exposed + t_opt
+
+    # ---------------- throughput and utilisation
+    n_acc = tp * pp * dp * cp
+    tokens_step = s.global_batch * seq
+    model_flops_tok = F.model_flops_per_token(model, seq)
+    hw_flops_tok = model_flops_tok + np.select(
+        [s.recompute == 2], [model_flops_tok / 3.0 - 2.0 * model.vocab * h], default=0.0)
+    peak = np.array([_peak_or_nan(acc, p) for p in PRECISIONS])[s.precision]
+    peak16 = acc.peak("bf16")
+    model_tflops = model_flops_tok * tokens_step / step / n_acc
+
+    # ---------------- memory on each stage; report the worst
+    mem = _memory(model, cluster, s, workload, flash, n_micro, tokens, shard_n, tp, pp, dp, cp, ep)
+
+    out: dict[str, np.ndarray] = {
+        "time.gemm": n_micro * t_gemm,
+        "time.attention": n_micro * t_attn,
+        "time.elementwise": n_micro * t_ew,
+        "time.recompute": n_micro * t_rec,
+        "time.overhead": n_micro * t_ovh + fam["step_overhead_s"],
+        "time.tp_comm": n_micro * t_tp,
+        "time.cp_comm": n_micro * t_cp,
+        "time.ep_comm": n_micro * t_ep,
+        "time.pp_comm": n_micro * pp_mb,
+        "time.pipeline_bubble": bubble,
+        "time.dp_comm": dp_exposed,
+        "time.optimizer": t_opt - fam["step_overhead_s"],
+        "step_time_s": step,
+        "n_micro": n_micro,
+        "tokens_per_s": tokens_step / step,
+        "tokens_per_s_per_accelerator": tokens_step / step / n_acc,
+        "model_tflops_per_accelerator": model_tflops / 1e12,
+        "mfu": model_tflops / peak,
+        "mfu_bf16_peak": model_tflops / peak16,
+        "hfu": hw_flops_tok * tokens_step / step / n_acc / peak,
+        "model_flops_per_token": np.broadcast_to(model_flops_tok, step.shape),
+        "n_accelerators": n_acc,
+        "dp_comm_total": np.select([dp <= 1, zero == 3], [0.0, n_micro * (2 * ag3 + rs3) + hsdp_ar],
+                                   default=dp_grad + np.where(zero >= 1, ag, 0.0)),
+        "tp_comm_total": n_micro * layers_stage * n_tp_coll * collective_time(cluster, "all_reduce", act_msg, tp, 1,
+                                                                             layer=layer),
+    }
+    out.update(mem)
+    return out
+
+
+def _peak_or_nan(acc, dtype: str) -> float:
+    try:
+        return acc.peak(dtype)
+    except KeyError:
+        return float("nan")
+
+
+def _stage_params(model: ModelSpec, pp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(non-expert, expert) parameters of the largest pipeline stage (layers + embedding or head)."""
+    L = model.n_layers
+    h = model.hidden
+    common = model.attention_params() + 2 * h
+    l_moe = model.n_moe_layers
+    dense_layer = common + model.dense_ffn_params()
+    if model.moe:
+        moe_common = common + h * model.moe.n_experts + model.shared_ffn_params()
+        expert_layer = model.moe.n_experts * model.expert_ffn_params()
+    else:
+        moe_common = expert_layer = 0
+    per_layer_dense = ((L - l_moe) * dense_layer + l_moe * moe_common) / L
+    per_layer_expert = l_moe * expert_layer / L
+    layers = L / pp
+    emb = model.vocab * h + (model.max_seq_len * h if model.learned_pos_emb else 0)
+    head = model.vocab * h
+    # single stage holds both (once if tied); otherwise the first holds embedding, the last the head
+    ends = np.where(pp > 1, np.maximum(emb, head), emb + (0 if model.tied_embeddings else head))
+    return layers * per_layer_dense + ends, layers * per_layer_expert
+
+
+def _memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w: Workload, flash: bool,
+            n_micro: np.ndarray, tokens: np.ndarray, shard_n: np.ndarray, tp: np.ndarray, pp: np.ndarray,
+            dp: np.ndarray, cp: np.ndarray, ep: np.ndarray) -> dict[str, np.ndarray]:
+    """Memory per rank for the first and last pipeline stage (the two extremes); reports the larger."""
+    h = model.hidden
+    p_dense, p_expert = _stage_params(model, pp)
+    prec = np.array(PRECISIONS)[s.precision]
+    wb = np.where(prec == "fp32", 4.0, 2.0)
+    gb = wb
+    mixed_opt = np.array([M.OPT_BYTES_MIXED[o] for o in OPTIMIZERS])[s.optimizer]
+    fp32_opt = np.array([M.OPT_BYTES_FP32[o] for o in OPTIMIZERS])[s.optimizer]
+    ob = np.where(prec == "fp32", fp32_opt, mixed_opt)
+    dense_rank = p_dense / tp
+    expert_rank = p_expert / (ep * tp)
+    edp = np.maximum(dp * cp / ep, 1.0)
+    z = s.zero
+    shard_d = np.where(z >= 1, shard_n * np.where(s.hsdp, 1.0, cp), 1.0)
+    shard_e = np.where(z >= 1, np.where(s.hsdp, np.minimum(edp, shard_n), edp), 1.0)
+
+    def states(nbytes: np.ndarray, stage_from: int) -> np.ndarray:
+        sd = np.where(z >= stage_from, shard_d, 1.0)
+        se = np.where(z >= stage_from, shard_e, 1.0)
+        return nbytes * (dense_rank / sd + expert_rank / se)
+
+    weights = states(wb, 3)
+    grads = states(gb, 2)
+    opt = states(ob, 1)
+    layer_full = (model.attention_params() + model.dense_ffn_params()) / tp * wb
+    z3buf = np.where(z == 3, 2.0 * layer_full, 0.0)
+
+    moe_frac = model.n_moe_layers / model.n_layers
+    kw = {"flash": flash, "dropout": w.dropout}
+    a_dense = M.activation_bytes_per_layer(model, tokens, w.seq_len, tp, s.sp, s.recompute, **kw)
+    a_moe = M.activation_bytes_per_layer(model, tokens, w.seq_len, tp, s.sp, s.recompute, moe_layer=True, **kw) \
+        if model.is_moe else a_dense
+    a_layer = (1 - moe_frac) * a_dense + moe_frac * a_moe
+    layers = model.n_layers / pp
+    first = inflight_microbatches(s.schedule, pp, s.vpp, n_micro, 0)
+    last = inflight_microbatches(s.schedule, pp, s.vpp, n_micro, pp - 1)
+    work = M.recompute_working_bytes(model, tokens, w.seq_len, tp, s.sp, s.recompute, **kw)
+    logits = tokens * model.vocab / tp * 6.0  # bf16 logits + fp32 softmax for the loss
+    emb_out = tokens * h * 2.0
+    act_first = layers * a_layer * first + work + emb_out + np.where(pp == 1, logits, 0.0)
+    act_last = layers * a_layer * last + work + logits
+    act = np.maximum(act_first, act_last)
+    overhead = np.full(act.shape, M.FRAMEWORK_OVERHEAD_BYTES)
+    total = weights + grads + opt + act + z3buf + overhead
+    cap = cluster.accelerator.memory_bytes
+    return {
+        "mem.weights": weights, "mem.gradients": grads, "mem.optimizer_states": opt, "mem.activations": act,
+        "mem.zero3_buffers": z3buf, "mem.overhead": overhead, "memory_bytes": total,
+        "memory_capacity_bytes": np.full(act.shape, cap), "fits": total <= cap,
+        "mem.activations_first_stage": act_first, "mem.activations_last_stage": act_last,
+    }
+
+
+# ===================================================================== single-strategy API
+class TimeBreakdown(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    components_s: dict[str, float]
+    total_s: float
+
+
+class MemoryBreakdown(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    components_bytes: dict[str, float]
+    total_bytes: float
+    capacity_bytes: float
+    fits: bool
+    overflow_component: str | None = None
+    overflow_bytes: float = 0.0
+
+
+class TrainingEstimate(BaseModel):
+    """Prediction for one strategy. Components add up to ``step_time_s`` and ``memory.total_bytes``."""
+
+    model_config = ConfigDict(frozen=True)
+    model: str
+    cluster: str
+    accelerator: str
+    n_accelerators: int
+    strategy: Strategy
+    seq_len: int
+    framework: str
+    step_time_s: float
+    tokens_per_s: float
+    tokens_per_s_per_accelerator: float
+    model_tflops_per_accelerator: float
+    mfu: float
+    hfu: float
+    model_flops_per_token: float
+    time: TimeBreakdown
+    memory: MemoryBreakdown
+    fits: bool
+    n_micro_batches: int
+    time_to_train_s: float | None = None
+    cost_usd: float | None = None
+    assumptions: list[str] = []
+    provenance: str = ""
+    error_band_pct: float | None = None
+
+    def records(self) -> list[dict[str, Any]]:
+        """Flat rows (component, kind, value) for pandas."""
+        rows = [{"kind": "time_s", "component": k, "value": v} for k, v in self.time.components_s.items()]
+        rows += [{"kind": "memory_bytes", "component": k, "value": v} for k, v in self.memory.components_bytes.items()]
+        return rows
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "cluster": self.cluster, "n_accelerators": self.n_accelerators,
+            "step_time_s": self.step_time_s, "tokens_per_s": self.tokens_per_s,
+            "tokens_per_s_per_accelerator": self.tokens_per_s_per_accelerator,
+            "model_tflops_per_accelerator": self.model_tflops_per_accelerator, "mfu": self.mfu, "hfu": self.hfu,
+            "memory_gb": self.memory.total_bytes / 1e9, "fits": self.fits,
+        }
+
+
+def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy | None = None,
+                      workload: Workload | None = None, *, framework: str = "megatron", layer: Layer = "curves",
+                      check: bool = True, calibration: dict[str, float] | None = None) -> TrainingEstimate:
+    """Estimate one training step. Raises :class:`~paraplan.errors.InvalidStrategyError` for an illegal strategy."""
+    workload = workload or Workload()
+    fw = get_framework(framework)
+    assumptions: list[str] = []
+    if strategy is None:
+        strategy = Strategy(dp=cluster.n_accelerators, global_batch=cluster.n_accelerators)
+        assumptions.append(f"no strategy given: pure data parallel dp={cluster.n_accelerators}, micro-batch 1")
+    if check:
+        check_strategy(model, cluster, strategy, workload.seq_len, uneven_pp=fw.uneven_pp,
+                       tp_across_nodes=fw.tp_across_nodes)
+    r = evaluate_training(model, cluster, strategy.to_arrays(), workload, fw, layer=layer, calibration=calibration)
+    v = {k: float(np.asarray(a).reshape(-1)[0]) for k, a in r.items()}
+    comps = {c: v[f"time.{c}"] for c in TIME_COMPONENTS}
+    mems = {c: v[f"mem.{c}"] for c in MEMORY_COMPONENTS}
+    cap = v["memory_capacity_bytes"]
+    fits = bool(v["fits"])
+    over_c = None if fits else max(mems, key=lambda c: mems[c])
+    flash = fw.flash_attention if workload.flash_attention is None else workload.flash_attention
+    assumptions += [
+        f"framework '{fw.name}' overlap rules: {fw.overlap.model_dump()}",
+        f"flash attention: {flash}; dropout: {workload.dropout}",
+        "gradients reduced in 16-bit; Adam states 12 B/param (fp32 master, m, v)",
+        f"framework memory overhead {M.FRAMEWORK_OVERHEAD_BYTES / 1e9:.1f} GB per accelerator",
+        "TP/CP/EP groups inside one scale-up domain when they fit; DP across domains is hierarchical",
+        "stages balanced by layer count; the last stage also runs the LM head and loss",
+    ]
+    if strategy.grad_accum * strategy.micro_batch * strategy.dp != strategy.global_batch:
+        assumptions.append("global batch rounded down to a multiple of micro_batch * dp")
+    tp_ = training_params()
+    band = None if layer == "spec" else tp_.get("validation", {}).get("p90_ape_pct")
+    ttt = cost = None
+    if workload.tokens:
+        ttt = workload.tokens / v["tokens_per_s"]
+        cost = ttt / 3600.0 * cluster.accelerator.price_per_hour * v["n_accelerators"]
+        assumptions.append(f"price {cluster.accelerator.price_per_hour} USD per accelerator-hour (override it)")
+    return TrainingEstimate(
+        model=model.name, cluster=cluster.name, accelerator=cluster.accelerator.name,
+        n_accelerators=int(v["n_accelerators"]), strategy=strategy, seq_len=workload.seq_len, framework=fw.name,
+        step_time_s=v["step_time_s"], tokens_per_s=v["tokens_per_s"],
+        tokens_per_s_per_accelerator=v["tokens_per_s_per_accelerator"],
+        model_tflops_per_accelerator=v["model_tflops_per_accelerator"], mfu=v["mfu"], hfu=v["hfu"],
+        model_flops_per_token=v["model_flops_per_token"],
+        time=TimeBreakdown(components_s=comps, total_s=v["step_time_s"]),
+        memory=MemoryBreakdown(components_bytes=mems, total_bytes=v["memory_bytes"], capacity_bytes=cap, fits=fits,
+                               overflow_component=over_c, overflow_bytes=max(v["memory_bytes"] - cap, 0.0)),
+        fits=fits, n_micro_batches=int(v["n_micro"]), time_to_train_s=ttt, cost_usd=cost,
+        assumptions=assumptions,
+        provenance=f"layer={layer}: spec sheet ({cluster.accelerator.source or 'catalog'})"
+        + ("" if layer == "spec" else " + fitted kernel efficiency curves (catalog/curves)"),
+        error_band_pct=band,
+    )

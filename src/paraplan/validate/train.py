@@ -1,0 +1,326 @@
+"""Validate the training estimator against published runs (``train-measured.csv`` columns).
+
+Each row is turned into (model, cluster, strategy, workload, framework) from its own columns, with every
+default for a missing knob written into the row's ``assumptions``; then the first available metric of
+``tokens_per_s_per_gpu``, ``step_time_s``, ``tflops_per_gpu``, ``mfu_pct`` is predicted. TFLOP/s and MFU
+are converted with the row's own FLOP convention (``flops_convention`` / ``flops_include_recompute``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import catalog
+from ..cost import flops as F
+from ..cost.efficiency import Layer
+from ..errors import ParaplanError
+from ..specs import ClusterSpec, ModelSpec
+from ..strategy import Strategy, StrategyArrays, check_strategy
+from ..train import Workload, estimate_training, evaluate_training
+
+METRICS = ("tokens_per_s_per_gpu", "step_time_s", "tflops_per_gpu", "mfu_pct")
+
+
+@dataclass
+class RowResult:
+    row_id: str
+    model: str = ""
+    gpu: str = ""
+    metric: str = ""
+    measured: float | None = None
+    predicted: float | None = None
+    ape: float | None = None
+    skipped: str | None = None
+    assumptions: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"row_id": self.row_id, "model": self.model, "gpu": self.gpu, "metric": self.metric,
+                "measured": self.measured, "predicted": self.predicted, "ape": self.ape, "skipped": self.skipped,
+                "assumptions": self.assumptions, "config": self.config}
+
+
+@dataclass
+class ValidationReport:
+    dataset: str
+    layer: str
+    rows: list[RowResult]
+
+    @property
+    def predicted(self) -> list[RowResult]:
+        return [r for r in self.rows if r.ape is not None]
+
+    def stats(self) -> dict[str, Any]:
+        apes = np.array([r.ape for r in self.predicted], dtype=float)
+        eligible = len(self.rows)
+        return {
+            "n_rows": eligible,
+            "n_predicted": int(apes.size),
+            "median_ape": float(np.median(apes)) if apes.size else None,
+            "p90_ape": float(np.percentile(apes, 90)) if apes.size else None,
+            "mean_ape": float(np.mean(apes)) if apes.size else None,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.stats(), "dataset": self.dataset, "layer": self.layer,
+                "rows": [r.to_json() for r in self.rows]}
+
+
+# ------------------------------------------------------------------ parsing helpers
+def _num(x: str | None) -> float | None:
+    if x is None:
+        return None
+    m = re.match(r"\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)", x)
+    return float(m.group(1)) if m else None
+
+
+def _int(x: str | None) -> int | None:
+    v = _num(x)
+    return int(v) if v is not None and v == int(v) else None
+
+
+FFN_KINDS = {"gelu": "gelu", "swiglu": "swiglu", "geglu": "geglu", "squaredrelu": "relu2", "relu2": "relu2",
+             "relu": "relu"}
+
+
+def parse_ffn_kind(text: str) -> str | None:
+    key = re.sub(r"[^a-z0-9]", "", text.lower().split()[0] if text.strip() else "")
+    for k, v in FFN_KINDS.items():
+        if key.startswith(k):
+            return v
+    return None
+
+
+def parse_zero(text: str) -> tuple[int, str]:
+    t = text.lower()
+    if not t.strip():
+        return 0, "megatron"
+    fw = "fsdp" if "fsdp" in t else ("deepspeed" if "deepspeed" in t else "megatron")
+    if "full_shard" in t or "zero-3" in t or "megatron-fsdp" in t:
+        return 3, fw if fw != "megatron" else "fsdp"
+    if "shard_grad_op" in t or "zero-2" in t:
+        return 2, fw
+    if "zero-1" in t or "distributed optimizer" in t:
+        return 1, fw
+    return 0, fw
+
+
+def parse_precision(text: str) -> str:
+    t = text.lower()
+    if "fp8" in t:
+        return "fp8"
+    if "bf16" in t:
+        return "bf16"
+    if "fp16" in t:
+        return "fp16"
+    if "fp32" in t:
+        return "fp32"
+    return "bf16"
+
+
+def parse_recompute(text: str) -> str | None:
+    t = text.lower()
+    for k in ("selective", "full", "none"):
+        if t.startswith(k):
+            return k
+    return None
+
+
+def row_model(row: dict[str, str], assumptions: list[str]) -> ModelSpec:
+    """The row's architecture from its columns, else the catalog entry its name resolves to."""
+    name = row.get("model", "").strip()
+    try:
+        cat: ModelSpec | None = catalog.get_model(name)
+    except ParaplanError:
+        cat = None
+    layers, hidden, heads = _int(row.get("layers")), _int(row.get("hidden")), _int(row.get("heads"))
+    ffn = _int(row.get("ffn_hidden"))
+    is_moe = bool(row.get("moe", "").strip()) or "moe" in row.get("ffn_type", "").lower()
+    if is_moe or not (layers and hidden and heads and ffn):
+        if cat is None:
+            raise ParaplanError("architecture columns incomplete and model name not in the catalog")
+        assumptions.append(f"architecture from catalog entry '{cat.name}'")
+        return cat
+    kv = _int(row.get("kv_heads"))
+    vocab = _int(row.get("vocab"))
+    ffn_kind = parse_ffn_kind(row.get("ffn_type", "")) or (cat.ffn_kind if cat else "gelu")
+    if vocab is None:
+        vocab = cat.vocab if cat else 51200
+        assumptions.append(f"vocab {vocab} ({'catalog' if cat else 'default'})")
+    if kv is None:
+        kv = cat.kv_heads if cat and cat.n_heads == heads else heads
+        assumptions.append(f"kv_heads {kv}")
+    seq = _int(row.get("seq_len")) or 2048
+    base = dict(name=name or "row-model", n_layers=layers, hidden=hidden, n_heads=heads, n_kv_heads=kv,
+                ffn_hidden=ffn, ffn_kind=ffn_kind, vocab=vocab, max_seq_len=max(seq, 2048))
+    if cat is not None:
+        base.update(tied_embeddings=cat.tied_embeddings, learned_pos_emb=cat.learned_pos_emb, norm=cat.norm,
+                    bias=cat.bias, sliding_window=cat.sliding_window,
+                    sliding_window_fraction=cat.sliding_window_fraction, head_dim=cat.head_dim
+                    if cat.n_heads == heads and cat.hidden == hidden else None)
+        return ModelSpec(**base)
+    # no catalog entry: infer tied embeddings from the published parameter count when given
+    untied = ModelSpec(**base)
+    p_b = _num(row.get("params_b"))
+    if p_b:
+        tied = ModelSpec(**{**base, "tied_embeddings": True})
+        if abs(tied.n_params() / 1e9 - p_b) < abs(untied.n_params() / 1e9 - p_b):
+            assumptions.append("tied embeddings (closer to params_b)")
+            return tied
+    return untied
+
+
+def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, Workload, str, list[str]]:
+    """Everything needed to predict a row, plus the assumptions made for missing knobs."""
+    a: list[str] = []
+    model = row_model(row, a)
+    n = _int(row.get("gpu_count"))
+    if not n:
+        raise ParaplanError("gpu_count not given")
+    cluster = catalog.get_cluster(row["gpu_type"], n)
+    tp = _int(row.get("tp"))
+    pp = _int(row.get("pp"))
+    cp = _int(row.get("cp")) or 1
+    if tp is None or pp is None:
+        if tp is None and pp is None and n > cluster.domain:
+            raise ParaplanError("tp and pp not given for a multi-node run")
+        tp = tp or 1
+        pp = pp or 1
+        a.append(f"tp={tp}, pp={pp} (not given)")
+    dp = _int(row.get("dp")) or max(n // (tp * pp * cp), 1)
+    if not _int(row.get("dp")):
+        a.append(f"dp={dp} from gpu_count / (tp*pp*cp)")
+    ep = _int(row.get("ep")) or 1
+    vpp = _int(row.get("vpp")) or 1
+    sp_txt = row.get("sp", "").strip().lower()
+    if sp_txt in ("yes", "true", "1"):
+        sp = True
+    elif sp_txt in ("no", "false", "0"):
+        sp = False
+    else:
+        sp = tp > 1
+        if tp > 1:
+            a.append("sequence parallel on (default with tp > 1)")
+    mb = _int(row.get("micro_batch"))
+    if mb is None:
+        mb = 1
+        a.append("micro_batch 1 (not given)")
+    gb = _int(row.get("global_batch_seqs"))
+    if gb is None:
+        ga = _int(row.get("grad_accum")) or 1
+        gb = mb * dp * ga
+        a.append(f"global batch {gb} from micro_batch*dp*grad_accum")
+    rec = parse_recompute(row.get("recompute", ""))
+    zero_txt = row.get("zero_fsdp", "").strip()
+    zero, fw = parse_zero(zero_txt)
+    if "bigscience" in row.get("source", "").lower() or "deepspeed" in row.get("precision", "").lower():
+        fw = "deepspeed"
+    precision = parse_precision(row.get("precision", ""))
+    if zero > 0 and dp == 1:
+        zero = 0
+    base = Strategy(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, sp=sp and tp > 1, vpp=vpp,
+                    schedule="interleaved" if vpp > 1 else "1f1b", micro_batch=mb, global_batch=gb,
+                    zero=zero, recompute=rec or "none", precision=precision)  # type: ignore[arg-type]
+    seq = _int(row.get("seq_len")) or 2048
+    # Megatron GPT models of the Narayanan/Korthikanti era train with dropout 0.1; the architecture-column
+    # 'GeLU 4h' family is that lineage. Dropout only changes activation memory and elementwise bytes.
+    dropout = "gelu 4h" in row.get("ffn_type", "").lower() and fw == "megatron"
+    workload = Workload(seq_len=seq, dropout=dropout)
+    strategy = base
+    if rec is None or (not zero_txt and dp > 1):
+        # A run that was made fits in memory: for knobs the source does not state, take the cheapest
+        # setting (least recompute, then lowest ZeRO stage) that the memory model says fits.
+        recs = [rec] if rec else ["none", "selective", "full"]
+        zeros = [zero] if zero_txt or dp == 1 else [0, 1]
+        cands = [base.model_copy(update={"recompute": r, "zero": z}) for r in recs for z in zeros]
+        fits = evaluate_training(model, cluster, StrategyArrays.from_strategies(cands), workload, fw)["fits"]
+        strategy = cands[int(np.argmax(fits))] if np.any(fits) else cands[-1]
+        if rec is None:
+            a.append(f"recompute '{strategy.recompute}' (not given: least recompute that fits memory)")
+        if not zero_txt and dp > 1:
+            a.append(f"ZeRO stage {strategy.zero} (not given: lowest stage that fits memory)")
+    return model, cluster, strategy, workload, fw, a
+
+
+def convention_flops_per_step(row: dict[str, str], model: ModelSpec, strategy: Strategy, seq: int) -> float:
+    """FLOPs per step as the row's source counts them."""
+    conv = row.get("flops_convention", "").lower()
+    B, L, h, V = strategy.global_batch, model.n_layers, model.hidden, model.vocab
+    if "96*b*s*l*h^2" in conv.replace(" ", "") or "narayanan" in conv:
+        return F.narayanan_flops_per_step(B, seq, L, h, V)
+    if "72*b*s*l*h^2" in conv.replace(" ", ""):
+        return F.korthikanti_model_flops_per_step(B, seq, L, h, V)
+    if "6*n" in conv.replace(" ", ""):
+        n_params = (_num(row.get("params_b")) or model.n_params() / 1e9) * 1e9
+        return F.foundry_flops_per_token(n_params, L, h, seq) * B * seq
+    causal = "halve" in conv or "causal" in conv
+    per_tok = float(F.model_flops_per_token(model, seq, causal=causal))
+    inc = row.get("flops_include_recompute", "").lower().startswith("yes")
+    if inc and strategy.recompute == "full":
+        per_tok *= 4.0 / 3.0
+    return per_tok * B * seq
+
+
+def predict_row(row: dict[str, str], layer: Layer = "curves",
+                calibration: dict[str, float] | None = None) -> RowResult:
+    res = RowResult(row_id=row.get("row_id", ""), model=row.get("model", ""), gpu=row.get("gpu_type", ""))
+    measured = {m: _num(row.get(m)) for m in METRICS}
+    metric = next((m for m in METRICS if measured[m] is not None), None)
+    if metric is None:
+        res.skipped = "no metric given"
+        return res
+    res.metric, res.measured = metric, measured[metric]
+    if row.get("config_complete", "").strip().lower() == "no":
+        res.skipped = "config_complete = no (headline number only)"
+        return res
+    try:
+        model, cluster, strategy, workload, fw, assumptions = row_config(row)
+        check_strategy(model, cluster, strategy, workload.seq_len, uneven_pp=True, tp_across_nodes=True)
+        est = estimate_training(model, cluster, strategy, workload, framework=fw, layer=layer, check=False,
+                                 calibration=calibration)
+    except (ParaplanError, ValueError) as exc:
+        res.skipped = str(exc)
+        return res
+    res.assumptions = assumptions
+    res.config = {"tp": strategy.tp, "pp": strategy.pp, "dp": strategy.dp, "cp": strategy.cp, "ep": strategy.ep,
+                  "micro_batch": strategy.micro_batch, "global_batch": strategy.global_batch, "zero": strategy.zero,
+                  "recompute": strategy.recompute, "precision": strategy.precision, "framework": fw,
+                  "cluster": cluster.name, "fits": est.fits}
+    n = est.n_accelerators
+    if metric == "tokens_per_s_per_gpu":
+        pred = est.tokens_per_s_per_accelerator
+    elif metric == "step_time_s":
+        pred = est.step_time_s
+    else:
+        fl = convention_flops_per_step(row, model, strategy, workload.seq_len)
+        tflops = fl / est.step_time_s / n / 1e12
+        if metric == "tflops_per_gpu":
+            pred = tflops
+        else:
+            peak = _num(row.get("peak_tflops_used")) or cluster.accelerator.peak(strategy.precision) / 1e12
+            pred = 100.0 * tflops / peak
+    res.predicted = float(pred)
+    res.ape = abs(pred - res.measured) / res.measured if res.measured else None  # type: ignore[operator]
+    if res.ape is not None and not math.isfinite(res.ape):
+        res.ape = None
+        res.skipped = "non-finite prediction"
+    return res
+
+
+def read_rows(data: str | Path) -> list[dict[str, str]]:
+    with open(data, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def validate_training(data: str | Path, layer: Layer = "curves",
+                      calibration: dict[str, float] | None = None) -> ValidationReport:
+    """Predict every row of ``data``; rows that cannot be predicted are kept with the reason."""
+    rows = read_rows(data)
+    return ValidationReport(dataset=str(data), layer=layer, rows=[predict_row(r, layer, calibration) for r in rows])
