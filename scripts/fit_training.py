@@ -85,7 +85,7 @@ def fit(rows: list[dict[str, str]], names: tuple[str, ...] = PARAMS,
                     options={"xatol": 1e-3, "fatol": 1e-5, "maxiter": 60 * len(names),
                              "initial_simplex": np.array(simplex)})
     p = _unpack(best.x, names, fixed)
-    return {k: round(v, 9 if k == "layer_overhead_s" else 4) for k, v in p.items()}
+    return {k: round(float(v), 9 if k == "layer_overhead_s" else 4) for k, v in p.items()}
 
 
 def default_params(fams: dict[str, dict[str, float]]) -> dict[str, float]:

@@ -35,6 +35,8 @@ class Framework(BaseModel):
     uneven_pp: bool = False
     tp_across_nodes: bool = False
     flash_attention: bool = True
+    attention_kernel: str = "fused"
+    attention_slowdown: dict[str, float] = {}  # per accelerator family: time factor against the curves
     overlap: Overlap = Overlap()
 
 
@@ -45,6 +47,8 @@ def _frameworks() -> dict[str, Framework]:
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
             d = yaml.safe_load(entry.read_text(encoding="utf-8"))
+            if not isinstance(d, dict) or "schedules" not in d:
+                continue  # not a framework file (e.g. features.yaml)
             fw = Framework(**{**d, "aliases": tuple(d.get("aliases") or ())})
             for n in (fw.name, *fw.aliases):
                 out[normalize(n)] = fw

@@ -142,7 +142,7 @@ RULES: dict[str, str] = {
     "vpp_needs_interleaved": "vpp > 1 needs the interleaved schedule (and pp > 1)",
     "ep_divides_experts": "ep must divide the number of experts",
     "ep_needs_moe": "ep > 1 needs a mixture-of-experts model",
-    "ep_divides_dp_cp": "ep must divide dp * cp (experts are sharded over data-parallel ranks)",
+    "ep_divides_tp_dp_cp": "ep must divide tp * dp * cp (expert-parallel ranks fold over the TP/DP/CP ranks)",
     "cp_divides_seq": "2 * cp must divide the sequence length",
     "batch_divisible": "global batch must be a multiple of micro_batch * dp",
     "sp_needs_tp": "sequence parallelism needs tp > 1",
@@ -164,7 +164,7 @@ def legality_masks(model: ModelSpec, cluster: ClusterSpec | None, s: StrategyArr
     out["vpp_needs_interleaved"] = (s.vpp > 1) & ((s.schedule != SCHEDULES.index("interleaved")) | (s.pp == 1))
     if model.moe is not None:
         out["ep_divides_experts"] = model.moe.n_experts % s.ep != 0
-        out["ep_divides_dp_cp"] = (s.dp * s.cp) % s.ep != 0
+        out["ep_divides_tp_dp_cp"] = (s.tp * s.dp * s.cp) % s.ep != 0
     else:
         out["ep_needs_moe"] = s.ep > 1
     out["cp_divides_seq"] = (s.cp > 1) & (seq_len % (2 * s.cp) != 0)
@@ -194,7 +194,7 @@ def check_strategy(model: ModelSpec, cluster: ClusterSpec | None, strategy: Stra
         "vpp_needs_interleaved": f"vpp={strategy.vpp}, schedule={strategy.schedule}, pp={strategy.pp}",
         "ep_divides_experts": f"ep={strategy.ep}, experts={model.moe.n_experts if model.moe else 0}",
         "ep_needs_moe": f"ep={strategy.ep}, model {model.name} has no experts",
-        "ep_divides_dp_cp": f"ep={strategy.ep}, dp*cp={strategy.dp * strategy.cp}",
+        "ep_divides_tp_dp_cp": f"ep={strategy.ep}, tp*dp*cp={strategy.tp * strategy.dp * strategy.cp}",
         "cp_divides_seq": f"cp={strategy.cp}, seq_len={seq_len}",
         "batch_divisible": f"global_batch={strategy.global_batch}, micro_batch*dp="
         f"{strategy.micro_batch}*{strategy.dp}={strategy.micro_batch * strategy.dp}",

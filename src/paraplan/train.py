@@ -89,12 +89,15 @@ def _gemms_time(acc, dtype: np.ndarray, gemms: list[F.Gemm], tokens: np.ndarray,
     bwd = np.zeros(tokens.shape)
     is_fp8 = dtype == PRECISIONS.index("fp8")
     for g in gemms:
-        n, k = _tp_shape(g, tp)
         if g.expert:
-            # each expert on this rank gets tokens * top_k * ep / n_experts tokens; E / ep experts per rank
-            m = tokens * g.tokens_factor * ep
+            # experts are not tensor-parallel (expert TP = 1; MoE parallel folding, Liu et al. 2024): each
+            # TP rank dispatches its 1/tp of the tokens; each of the E / ep local experts gets
+            # tokens / tp * top_k * ep / E of them
+            n, k = np.full(tp.shape, float(g.n)), np.full(tp.shape, float(g.k))
+            m = tokens / tp * g.tokens_factor * ep
             count = g.count / ep
         else:
+            n, k = _tp_shape(g, tp)
             m = tokens * g.tokens_factor
             count = float(g.count)
         m = np.maximum(m, 1.0)
@@ -155,7 +158,9 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     # elementwise bytes per token per layer, forward (bf16 activations)
     f_rank = (model.moe.expert_ffn_hidden * model.moe.top_k if model.is_moe and model.moe else model.ffn_hidden)
     f_layer = dense_frac * model.ffn_hidden + moe_frac * f_rank
-    rep = (8.0 * h + 12.0 * h + (10.0 * h if workload.dropout else 0.0))
+    # two norms (read + write h: 4h B each), two residual adds (read 2h, write h: 6h B each); dropout is
+    # fused into the bias-dropout-add kernels and only adds its 1-byte masks
+    rep = 8.0 * h + 12.0 * h + (2.0 * h if workload.dropout else 0.0)
     act_bytes = (6.0 if model.gated else 4.0) * f_layer
     rope_bytes = 0.0 if model.learned_pos_emb else 4.0 * (model.n_heads * dqk + 2 * model.kv_heads * dqk)
     # MoE token permutation (dispatch gather + combine scatter: read and write top_k copies of each token)
@@ -171,8 +176,22 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     loss_f = memory_time(acc, tokens * 12.0 * model.vocab / tp, layer=layer)
 
     derate = fam["compute_derate"]
-    attn_f = attn_f * fam["attention_derate"]
-    attn_b = attn_b * fam["attention_derate"]
+    attn_kernel = fam["attention_derate"] * fw.attention_slowdown.get(acc.family, 1.0)
+    attn_f = attn_f * attn_kernel
+    attn_b = attn_b * attn_kernel
+    if not flash:
+        # unfused attention (Megatron before flash attention): batched GEMMs over the full s x s scores (no
+        # causal skipping; priced as one GEMM with the batch and heads stacked into m, whose roofline counts
+        # writing and reading the scores) plus the fused scale-mask-softmax pass (read + write, 4 B per
+        # score) and, with dropout, a dropout pass (read, write, mask: 5 B). Backward: twice the GEMMs and
+        # about twice the traffic.
+        heads_rank = model.n_heads / tp
+        rows = mb * heads_rank * (seq / cp)
+        qk = gemm_time(acc, "bf16", rows, seq, float(dqk), layer=layer)
+        av = gemm_time(acc, "bf16", rows, float(dv), seq, layer=layer)
+        traffic = memory_time(acc, rows * seq * (4.0 + (5.0 if workload.dropout else 0.0)), layer=layer)
+        attn_f = qk + av + traffic
+        attn_b = 2.0 * attn_f
     layer_fwd = (g_layer_f + attn_f + ew_f) * derate
     recompute = np.select([s.recompute == 2, s.recompute == 1],
                           [layer_fwd, 0.0 if flash else attn_f * derate], default=0.0)
@@ -189,13 +208,15 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     cp_t = 3.0 * (cp - 1.0) * collective_time(cluster, "send_recv", kv_msg, cp, tp, layer=layer)
     cp_layer = np.maximum(cp_t - ov.cp * (attn_f + attn_b), 0.0) * (cp > 1)
     if model.is_moe and model.moe:
-        a2a_msg = tokens * model.moe.top_k * h * 2.0 / np.where(s.sp, tp, 1.0)
+        a2a_msg = tokens / tp * model.moe.top_k * h * 2.0
         n_a2a = 4.0 + 2.0 * (s.recompute == 2)
-        ep_layer = moe_frac * n_a2a * collective_time(cluster, "all_to_all", a2a_msg, ep, tp * cp, layer=layer)
+        ep_layer = moe_frac * n_a2a * collective_time(cluster, "all_to_all", a2a_msg, ep, 1, layer=layer)
         ep_layer = ep_layer * (1.0 - ov.ep)
     else:
         ep_layer = np.zeros_like(tokens)
-    p2p_msg = tokens * h * 2.0 / np.where(s.sp, tp, 1.0)
+    # scatter/gather optimisation (Narayanan et al. 2021, sec. 4.1): each TP rank sends 1/tp of the
+    # boundary activation over its own NIC (then an all-gather over the scale-up fabric, not priced)
+    p2p_msg = tokens * h * 2.0 / tp
     pp_mb = 2.0 * s.vpp * collective_time(cluster, "send_recv", p2p_msg, pp, tp * cp * dp, layer=layer) * (pp > 1)
     pp_mb = pp_mb * (1.0 - ov.pp)
 
@@ -215,7 +236,7 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
 
     # ---------------- data parallel and optimizer (per step)
     p_stage_dense, p_stage_expert = _stage_params(model, pp)  # parameters per rank before DP sharding
-    p_rank = p_stage_dense / tp + p_stage_expert / (ep * tp)
+    p_rank = p_stage_dense / tp + p_stage_expert / ep
     shard_n = np.where(s.hsdp, np.minimum(dp, np.maximum(cluster.domain // (tp * cp), 1)), dp)
     grad_bytes = p_rank * 2.0
     n_dp = dp * cp
@@ -333,8 +354,8 @@ def _memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w: Worklo
     fp32_opt = np.array([M.OPT_BYTES_FP32[o] for o in OPTIMIZERS])[s.optimizer]
     ob = np.where(prec == "fp32", fp32_opt, mixed_opt)
     dense_rank = p_dense / tp
-    expert_rank = p_expert / (ep * tp)
-    edp = np.maximum(dp * cp / ep, 1.0)
+    expert_rank = p_expert / ep
+    edp = np.maximum(tp * dp * cp / ep, 1.0)
     z = s.zero
     shard_d = np.where(z >= 1, shard_n * np.where(s.hsdp, 1.0, cp), 1.0)
     shard_e = np.where(z >= 1, np.where(s.hsdp, np.minimum(edp, shard_n), edp), 1.0)

@@ -12,10 +12,12 @@ import csv
 import math
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from .. import catalog
 from ..cost import flops as F
@@ -90,6 +92,20 @@ FFN_KINDS = {"gelu": "gelu", "swiglu": "swiglu", "geglu": "geglu", "squaredrelu"
              "relu": "relu"}
 
 
+def _feature_years() -> dict[str, int]:
+    text = resources.files("paraplan.catalog").joinpath("rules/features.yaml").read_text(encoding="utf-8")
+    return {d["feature"]: int(d["year"]) for d in yaml.safe_load(text)}
+
+
+FEATURE_YEAR = _feature_years()
+
+
+def source_year(row: dict[str, str]) -> int | None:
+    """Publication year named in the row's ``source`` (the first 20xx), if any."""
+    m = re.search(r"\b(20[0-9]{2})\b", row.get("source", ""))
+    return int(m.group(1)) if m else None
+
+
 def parse_ffn_kind(text: str) -> str | None:
     key = re.sub(r"[^a-z0-9]", "", text.lower().split()[0] if text.strip() else "")
     for k, v in FFN_KINDS.items():
@@ -102,9 +118,9 @@ def parse_zero(text: str) -> tuple[int, str]:
     t = text.lower()
     if not t.strip():
         return 0, "megatron"
-    fw = "fsdp" if "fsdp" in t else ("deepspeed" if "deepspeed" in t else "megatron")
+    fw = "megatron" if "megatron" in t else ("fsdp" if "fsdp" in t else ("deepspeed" if "deepspeed" in t else "megatron"))
     if "full_shard" in t or "zero-3" in t or "megatron-fsdp" in t:
-        return 3, fw if fw != "megatron" else "fsdp"
+        return 3, fw
     if "shard_grad_op" in t or "zero-2" in t:
         return 2, fw
     if "zero-1" in t or "distributed optimizer" in t:
@@ -199,15 +215,21 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
         a.append(f"dp={dp} from gpu_count / (tp*pp*cp)")
     ep = _int(row.get("ep")) or 1
     vpp = _int(row.get("vpp")) or 1
+    year = source_year(row)
     sp_txt = row.get("sp", "").strip().lower()
     if sp_txt in ("yes", "true", "1"):
         sp = True
     elif sp_txt in ("no", "false", "0"):
         sp = False
+    elif tp > 1 and year is not None and year < FEATURE_YEAR["sequence_parallel"]:
+        sp = False
+        a.append(f"sequence parallel off (not given; source from {year}, before it existed)")
     else:
+        # sequence parallelism moves the same bytes as plain TP and saves memory and elementwise work, so a
+        # tuned run with tp > 1 uses it (NeMo/Megatron-Bridge recipes turn it on with TP)
         sp = tp > 1
         if tp > 1:
-            a.append("sequence parallel on (default with tp > 1)")
+            a.append("sequence parallel on (not given; it dominates plain TP)")
     mb = _int(row.get("micro_batch"))
     if mb is None:
         mb = 1
@@ -232,7 +254,13 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
     # Megatron GPT models of the Narayanan/Korthikanti era train with dropout 0.1; the architecture-column
     # 'GeLU 4h' family is that lineage. Dropout only changes activation memory and elementwise bytes.
     dropout = "gelu 4h" in row.get("ffn_type", "").lower() and fw == "megatron"
-    workload = Workload(seq_len=seq, dropout=dropout)
+    # Flash attention reached Megatron and the other frameworks in 2023 (catalog/rules/features.yaml): a
+    # run published before that used unfused attention (scores materialised).
+    flash = None
+    if year is not None and year < FEATURE_YEAR["flash_attention"]:
+        flash = False
+        a.append(f"unfused attention (source from {year}, before flash attention in frameworks)")
+    workload = Workload(seq_len=seq, dropout=dropout, flash_attention=flash)
     strategy = base
     if rec is None or (not zero_txt and dp > 1):
         # A run that was made fits in memory: for knobs the source does not state, take the cheapest
