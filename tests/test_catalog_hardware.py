@@ -12,8 +12,9 @@ import yaml
 from paraplan import catalog
 from paraplan.errors import UnknownNameError
 
-DATA = Path("/work/shared/data")
-FAMILIES = {"volta", "ampere", "ada", "hopper", "blackwell", "blackwell_gddr", "cdna2", "cdna3", "cdna4", "gaudi", "cpu"}
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+FAMILIES = {"volta", "ampere", "ada", "hopper", "blackwell", "blackwell_gddr", "cdna2", "cdna3", "cdna4", "gaudi",
+            "cpu"}
 CATALOG_DIR = Path(catalog.__file__).parent
 
 

@@ -16,10 +16,9 @@ BY_NAME = {m.name: m for m in ALL}
 
 
 def _data_dir() -> Path | None:
-    """The measured-data folder: ``PARAPLAN_DATA``, ``<repo>/shared/data`` or ``/work/shared/data``."""
+    """The measured-data folder: ``PARAPLAN_DATA``, ``<repo>/shared/data`` or ``<repo>/../shared/data``."""
     here = Path(__file__).resolve().parents[1]
-    for p in (os.environ.get("PARAPLAN_DATA"), here / "shared" / "data", here.parent / "shared" / "data",
-              "/work/shared/data"):
+    for p in (os.environ.get("PARAPLAN_DATA"), here / "shared" / "data", here.parent / "shared" / "data"):
         if p and (Path(p) / "train-measured.csv").is_file():
             return Path(p)
     return None

@@ -118,7 +118,11 @@ def parse_zero(text: str) -> tuple[int, str]:
     t = text.lower()
     if not t.strip():
         return 0, "megatron"
-    fw = "megatron" if "megatron" in t else ("fsdp" if "fsdp" in t else ("deepspeed" if "deepspeed" in t else "megatron"))
+    fw = "megatron"
+    if "fsdp" in t and "megatron" not in t:
+        fw = "fsdp"
+    elif "deepspeed" in t:
+        fw = "deepspeed"
     if "full_shard" in t or "zero-3" in t or "megatron-fsdp" in t:
         return 3, fw
     if "shard_grad_op" in t or "zero-2" in t:
