@@ -239,3 +239,27 @@ def get_cluster(spec: str, n_accelerators: int | None = None) -> ClusterSpec:
     if n is not None and n != cluster.n_accelerators:
         cluster = cluster.with_accelerators(n)
     return cluster
+
+
+def resolve_cluster(text: str, n_accelerators: int | None = None) -> ClusterSpec:
+    """Like :func:`get_cluster`, but for free-text hardware names as published tables write them
+    ("H100 80GB SXM (DGX-H100)", "8x AMD MI300X, RoCE"): the exact name or alias first, then the text without
+    its parenthesised parts, then the longest catalog accelerator alias contained in the text."""
+    try:
+        return get_cluster(text, n_accelerators)
+    except UnknownNameError as first:
+        error = first
+    bare = re.sub(r"\([^)]*\)", " ", text).strip()
+    if bare and bare != text:
+        try:
+            return get_cluster(bare, n_accelerators)
+        except UnknownNameError:
+            pass
+    key = normalize(text)
+    best: tuple[int, AcceleratorSpec] | None = None
+    for alias, acc in _accelerators().by_key.items():
+        if len(alias) >= 4 and alias in key and (best is None or len(alias) > best[0]):
+            best = (len(alias), acc)
+    if best is None:
+        raise error
+    return get_cluster(best[1].name, n_accelerators)

@@ -23,7 +23,7 @@ from .. import catalog
 from ..cost import flops as F
 from ..cost.efficiency import Layer
 from ..errors import ParaplanError
-from ..specs import ClusterSpec, ModelSpec
+from ..specs import ClusterSpec, ModelSpec, MoEConfig
 from ..strategy import Strategy, StrategyArrays, check_strategy
 from ..train import Workload, estimate_training, evaluate_training
 
@@ -163,6 +163,8 @@ def row_model(row: dict[str, str], assumptions: list[str]) -> ModelSpec:
     layers, hidden, heads = _int(row.get("layers")), _int(row.get("hidden")), _int(row.get("heads"))
     ffn = _int(row.get("ffn_hidden"))
     is_moe = bool(row.get("moe", "").strip()) or "moe" in row.get("ffn_type", "").lower()
+    if is_moe and cat is None and layers and hidden and heads:
+        return moe_model_from_columns(row, assumptions)
     if is_moe or not (layers and hidden and heads and ffn):
         if cat is None:
             raise ParaplanError("architecture columns incomplete and model name not in the catalog")
@@ -197,6 +199,35 @@ def row_model(row: dict[str, str], assumptions: list[str]) -> ModelSpec:
     return untied
 
 
+def moe_model_from_columns(row: dict[str, str], assumptions: list[str]) -> ModelSpec:
+    """A mixture-of-experts model from the architecture columns and the free-text ``moe`` description
+    ("128 experts, top-8", "256 routed + 1 shared experts, top-8, first 3 layers dense")."""
+    text = (row.get("moe", "") + " " + row.get("ffn_type", "")).lower()
+    ffn_txt = row.get("ffn_hidden", "").lower()
+    n_exp = re.search(r"(\d+)\s*(?:routed\s*)?(?:\+[^,]*)?experts?", text)
+    top_k = re.search(r"top-?\s*(\d+)", text)
+    expert_ffn = re.search(r"(\d+)\s*per expert", ffn_txt)
+    if not (n_exp and top_k and expert_ffn):
+        raise ParaplanError("MoE row: experts, top-k or expert FFN size not readable from the columns")
+    shared = re.search(r"(\d+)\s*shared", text)
+    dense_first = re.search(r"first\s*(\d+)\s*layers?\s*dense", text)
+    dense_ffn = re.search(r"(\d+)\s*dense", ffn_txt)
+    e_ffn = int(expert_ffn.group(1))
+    heads = _int(row.get("heads")) or 1
+    kv = _int(row.get("kv_heads")) or heads
+    moe = MoEConfig(n_experts=int(n_exp.group(1)), top_k=int(top_k.group(1)), expert_ffn_hidden=e_ffn,
+                    n_shared_experts=int(shared.group(1)) if shared else 0,
+                    first_dense_layers=int(dense_first.group(1)) if dense_first else 0)
+    window = 128 if "sliding" in text else None
+    assumptions.append("MoE architecture parsed from the moe/ffn columns" + (
+        "; sliding window 128 tokens on half the layers (size not given)" if window else ""))
+    return ModelSpec(name=row.get("model", "moe-row"), n_layers=_int(row.get("layers")) or 1,
+                     hidden=_int(row.get("hidden")) or 1, n_heads=heads, n_kv_heads=kv,
+                     ffn_hidden=int(dense_ffn.group(1)) if dense_ffn else e_ffn,
+                     ffn_kind=parse_ffn_kind(row.get("ffn_type", "")) or "swiglu", vocab=_int(row.get("vocab")) or 32000,
+                     moe=moe, sliding_window=window, sliding_window_fraction=0.5 if window else 1.0)
+
+
 def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, Workload, str, list[str]]:
     """Everything needed to predict a row, plus the assumptions made for missing knobs."""
     a: list[str] = []
@@ -204,7 +235,7 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
     n = _int(row.get("gpu_count"))
     if not n:
         raise ParaplanError("gpu_count not given")
-    cluster = catalog.get_cluster(row["gpu_type"], n)
+    cluster = catalog.resolve_cluster(row["gpu_type"], n)
     tp = _int(row.get("tp"))
     pp = _int(row.get("pp"))
     cp = _int(row.get("cp")) or 1
