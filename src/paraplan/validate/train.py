@@ -224,7 +224,8 @@ def moe_model_from_columns(row: dict[str, str], assumptions: list[str]) -> Model
     return ModelSpec(name=row.get("model", "moe-row"), n_layers=_int(row.get("layers")) or 1,
                      hidden=_int(row.get("hidden")) or 1, n_heads=heads, n_kv_heads=kv,
                      ffn_hidden=int(dense_ffn.group(1)) if dense_ffn else e_ffn,
-                     ffn_kind=parse_ffn_kind(row.get("ffn_type", "")) or "swiglu", vocab=_int(row.get("vocab")) or 32000,
+                     ffn_kind=parse_ffn_kind(row.get("ffn_type", "")) or "swiglu",
+                     vocab=_int(row.get("vocab")) or 32000,
                      moe=moe, sliding_window=window, sliding_window_fraction=0.5 if window else 1.0)
 
 
