@@ -77,3 +77,23 @@ def test_selective_recompute_speedup_matches_korthikanti(rows) -> None:
         measured = float(rows[full]["step_time_s"]) / float(rows[sel]["step_time_s"])
         predicted = predict_row(rows[full]).predicted / predict_row(rows[sel]).predicted
         assert predicted == pytest.approx(measured, rel=0.15)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("FSDP FULL_SHARD (ZeRO-3)", (3, "fsdp")), ("FSDP SHARD_GRAD_OP", (2, "fsdp")),
+    ("distributed optimizer (ZeRO-1-like)", (1, "megatron")), ("Megatron-FSDP", (3, "megatron")),
+    ("ZeRO stage 2", (2, "megatron")), ("DeepSpeed ZeRO 3", (3, "deepspeed")), ("HSDP", (3, "fsdp")),
+    ("", (0, "megatron")),
+])
+def test_zero_column_parsing(text: str, expected: tuple[int, str]) -> None:
+    from paraplan.validate.train import parse_zero
+
+    assert parse_zero(text) == expected
+
+
+def test_free_text_hardware_resolves() -> None:
+    from paraplan.catalog import resolve_cluster
+
+    assert resolve_cluster("H200 141GB SXM (HGX, 3.2Tbps IB)", 16).accelerator.name == "h200-sxm"
+    assert resolve_cluster("AMD MI300X (8 per node)", 8).accelerator.family == "cdna3"
+    assert resolve_cluster("A100 80GB (DGX A100, Selene)", 64).name == "dgx-a100"

@@ -115,19 +115,25 @@ def parse_ffn_kind(text: str) -> str | None:
 
 
 def parse_zero(text: str) -> tuple[int, str]:
+    """(ZeRO stage, framework) from free text: "FSDP FULL_SHARD (ZeRO-3)", "ZeRO stage 2", "HSDP",
+    "distributed optimizer (ZeRO-1-like)", "Megatron-FSDP", "DDP" ..."""
     t = text.lower()
     if not t.strip():
         return 0, "megatron"
     fw = "megatron"
-    if "fsdp" in t and "megatron" not in t:
+    if ("fsdp" in t or "hybrid_shard" in t or "hsdp" in t) and "megatron" not in t:
         fw = "fsdp"
     elif "deepspeed" in t:
         fw = "deepspeed"
-    if "full_shard" in t or "zero-3" in t or "megatron-fsdp" in t:
+    m = re.search(r"zero[\s_-]*(?:stage)?[\s_-]*([0-3])", t)
+    if m:
+        return int(m.group(1)), fw
+    if any(k in t for k in ("full_shard", "megatron-fsdp", "hybrid_shard", "hsdp", "fsdp")) and \
+            "shard_grad_op" not in t:
         return 3, fw
-    if "shard_grad_op" in t or "zero-2" in t:
+    if "shard_grad_op" in t:
         return 2, fw
-    if "zero-1" in t or "distributed optimizer" in t:
+    if "distributed optimizer" in t or "dist_opt" in t:
         return 1, fw
     return 0, fw
 
@@ -146,10 +152,19 @@ def parse_precision(text: str) -> str:
 
 
 def parse_recompute(text: str) -> str | None:
-    t = text.lower()
+    """none / selective / full from free text ("full (--checkpoint-activations)", "yes", "no", ...)."""
+    t = text.strip().lower()
+    if not t:
+        return None
     for k in ("selective", "full", "none"):
         if t.startswith(k):
             return k
+    if t.startswith(("no", "false", "off", "0")):
+        return "none"
+    if t.startswith(("partial", "attention")):
+        return "selective"
+    if t.startswith(("yes", "true", "on", "1", "checkpoint", "activation")):
+        return "full"
     return None
 
 
@@ -297,6 +312,8 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
         flash = False
         a.append(f"unfused attention (source from {year}, before flash attention in frameworks)")
     workload = Workload(seq_len=seq, dropout=dropout, flash_attention=flash)
+    if zero == 3 and dp > 1 and ("hybrid" in zero_txt.lower() or "hsdp" in zero_txt.lower()):
+        base = base.model_copy(update={"hsdp": True})
     strategy = base
     if rec is None or (not zero_txt and dp > 1):
         # A run that was made fits in memory: for knobs the source does not state, take the cheapest
