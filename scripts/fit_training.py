@@ -62,6 +62,7 @@ def loss(rows: list[dict[str, str]], params: dict[str, float]) -> float:
 
 
 PARAMS = ("compute_derate", "attention_derate", "layer_overhead_s")
+PRIOR_WEIGHT = 0.02
 
 
 def _unpack(x: np.ndarray, names: tuple[str, ...], fixed: dict[str, float]) -> dict[str, float]:
@@ -81,7 +82,14 @@ def fit(rows: list[dict[str, str]], names: tuple[str, ...] = PARAMS,
         x = x0.copy()
         x[i] += 60.0 if n == "layer_overhead_s" else 0.4
         simplex.append(x)
-    best = minimize(lambda x: loss(rows, _unpack(x, names, fixed)), x0=x0, method="Nelder-Mead",
+    def objective(x: np.ndarray) -> float:
+        p = _unpack(x, names, fixed)
+        # a weak prior towards the neutral value keeps a parameter the rows cannot identify (e.g. the
+        # attention derate on runs without flash attention) at 1 instead of drifting anywhere
+        prior = sum(math.log(p[n]) ** 2 for n in names if n != "layer_overhead_s")
+        return loss(rows, p) + PRIOR_WEIGHT * prior
+
+    best = minimize(objective, x0=x0, method="Nelder-Mead",
                     options={"xatol": 1e-3, "fatol": 1e-5, "maxiter": 60 * len(names),
                              "initial_simplex": np.array(simplex)})
     p = _unpack(best.x, names, fixed)

@@ -256,7 +256,8 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
     pp = _int(row.get("pp"))
     cp = _int(row.get("cp")) or 1
     if tp is None or pp is None:
-        if tp is None and pp is None and n > cluster.domain:
+        sharded_dp = parse_zero(row.get("zero_fsdp", ""))[0] == 3
+        if tp is None and pp is None and n > cluster.domain and not sharded_dp:
             raise ParaplanError("tp and pp not given for a multi-node run")
         tp = tp or 1
         pp = pp or 1
