@@ -1,4 +1,4 @@
-"""Command line interface: ``paraplan train | catalog | validate | version``.
+"""Command line interface: ``paraplan train | plan train | sweep | catalog | validate | version``.
 
 The CLI only calls the public API and converts units at the edge (ms/s, GB, TFLOP/s). Every user
 error (:class:`~paraplan.errors.ParaplanError`, a pydantic ``ValidationError`` from a bad flag combination,
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -43,8 +44,12 @@ catalog_app = typer.Typer(
     help="List the built-in models, accelerators and clusters (or show one in detail).", no_args_is_help=True
 )
 validate_app = typer.Typer(help="Compare predictions with published measurements.", no_args_is_help=True)
+plan_app = typer.Typer(
+    help="Search every legal parallel strategy and rank the ones that fit (the planner).", no_args_is_help=True
+)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(validate_app, name="validate")
+app.add_typer(plan_app, name="plan")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -181,13 +186,18 @@ def resolve_model(name_or_path: str) -> ModelSpec:
 
 def resolve_cluster(spec: str, gpus: int | None) -> ClusterSpec:
     from .catalog import get_cluster
+    from .search import MAX_ACCELERATORS
 
     try:
-        return get_cluster(spec, gpus)
+        cluster = get_cluster(spec, gpus)
     except ParaplanError:
         raise
     except ValueError as exc:  # e.g. a count that is not a whole number of nodes
         raise ConfigError(f"cluster '{spec}': {exc}") from None
+    if cluster.n_accelerators > MAX_ACCELERATORS:
+        raise ConfigError(f"cluster '{spec}': {cluster.n_accelerators:,} accelerators is outside what paraplan "
+                          f"models (at most {MAX_ACCELERATORS:,})")
+    return cluster
 
 
 # ===================================================================== train
@@ -383,8 +393,18 @@ def train(
     json_out: Annotated[
         str | None, typer.Option("--json", metavar="FILE", help="Write the estimate as JSON ('-' = stdout).")
     ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Name the largest loss against the roofline and the strategy change that shrinks it most; "
+            "compare with the planner's best on the same accelerators.",
+        ),
+    ] = False,
 ) -> None:
-    """Estimate one training step: time and memory breakdown, throughput, MFU, fit, time and cost to train."""
+    """Estimate one training step: time and memory breakdown, throughput, MFU, fit, time and cost to train.
+
+    A plan that does not fit lists the cheapest fixes, ranked by predicted throughput after the fix."""
     n_tokens = parse_count(tokens) if tokens is not None else None
     schedule_, recompute_, precision_ = _val(schedule), _val(recompute), _val(precision)
     optimizer_, framework_, layer_ = _val(optimizer), _val(framework), _val(layer)
@@ -422,13 +442,95 @@ def train(
     workload = Workload(seq_len=seq_len, tokens=n_tokens)
     est = estimate_training(m, c, strategy, workload, framework=framework_, layer=layer_)
     est = est.model_copy(update={"assumptions": notes + list(est.assumptions)})
+    from . import search as S
+
+    fixes = None if est.fits else S.cheapest_fixes(m, c, strategy, workload, fw, layer=layer_)
+    why = S.explain(m, c, strategy, workload, fw, layer=layer_) if explain else None
     if json_out is not None:
         payload = est.model_dump(mode="json")
         payload["summary"] = est.summary()
+        if fixes is not None:
+            payload["fixes"] = fixes.to_json()
+        if why is not None:
+            payload["explain"] = why.to_json()
         _write_json(payload, json_out)
         if json_out == "-":
             return
     print_training(est, m, c)
+    if fixes is not None:
+        print_fixes(fixes, est)
+    if why is not None:
+        print_explanation(why, est)
+
+
+def _change_row(t: Table, label: str, tokens_per_s: float, n: int, base_tps: float, base_n: int, step_s: float,
+                mem: float, cap: float) -> None:
+    per, base_per = tokens_per_s / n, base_tps / base_n
+    gain = f"{per / base_per - 1.0:+.1%}" if base_per else "-"
+    t.add_row(escape(label), fmt_count(tokens_per_s), fmt_count(per), gain, fmt_time(step_s),
+              f"{fmt_gb(mem)} / {fmt_gb(cap)}")
+
+
+def print_fixes(fixes: Any, est: TrainingEstimate) -> None:
+    """The cheapest ways to make a plan that does not fit fit (paraplan.search.cheapest_fixes)."""
+    con = _console()
+    con.print()
+    if fixes.fixes:
+        t = Table(title=f"Cheapest fixes: {fmt_gb(fixes.overflow_bytes)} GB over, largest component "
+                  f"'{fixes.overflow_component}' (ranked by predicted throughput per accelerator after the fix)")
+        for col, just in (("change", "left"), ("tokens/s", "right"), ("per accel", "right"), ("vs as given", "right"),
+                          ("step", "right"), ("memory GB", "right")):
+            t.add_column(col, justify=just)  # type: ignore[arg-type]
+        for f in fixes.fixes:
+            v = f.values
+            _change_row(t, f.label, v["tokens_per_s"], f.n_accelerators, est.tokens_per_s, est.n_accelerators,
+                        v["step_time_s"], v["memory_bytes"], v["memory_capacity_bytes"])
+        con.print(t)
+    else:
+        con.print("[bold]No single change makes this plan fit[/bold] (more TP/PP, recompute, ZeRO, a smaller "
+                  "micro-batch, FP8, more accelerators were tried).")
+    if fixes.best_plan is not None:
+        b = fixes.best_plan
+        con.print(f"[bold]Planner[/bold] ({escape(fixes.best_plan_note)}): {escape(b.label())} on "
+                  f"{b.n_accelerators} accelerators: {fmt_count(b.tokens_per_s)} tokens/s, "
+                  f"{fmt_gb(b.memory_bytes)} GB")
+    elif fixes.best_plan_note:
+        con.print(f"[bold]Planner[/bold]: {escape(fixes.best_plan_note)}")
+    for n in fixes.notes:
+        con.print(f"  - {n}", markup=False)
+
+
+def print_explanation(why: Any, est: TrainingEstimate) -> None:
+    """Losses against the roofline and the changes that shrink them (paraplan.search.explain)."""
+    con = _console()
+    con.print()
+    t = Table(title=f"Where the step goes against the roofline ({fmt_time(why.roofline_s)} of model FLOPs at "
+              "peak; rows sum to the step)", show_footer=True)
+    t.add_column("part", footer="step")
+    t.add_column("s", justify="right", footer=f"{why.step_time_s:.3f}")
+    t.add_column("% of step", justify="right", footer="100.0%")
+    t.add_row("roofline (model FLOPs at peak)", f"{why.roofline_s:.3f}", fmt_pct(why.roofline_s / why.step_time_s))
+    for k, v in sorted(why.losses.items(), key=lambda kv: -kv[1]):
+        t.add_row(k + (" (largest loss)" if k == why.largest else ""), f"{v:.3f}", fmt_pct(v / why.step_time_s))
+    con.print(t)
+    if why.shrink is not None:
+        v = why.shrink.values
+        con.print(f"[bold]Shrinks the {escape(why.largest)} most[/bold]: {escape(why.shrink.label)}: "
+                  f"{why.losses[why.largest]:.3f} s -> {why.shrink_loss_s:.3f} s; step {fmt_time(why.step_time_s)} "
+                  f"-> {fmt_time(v['step_time_s'])} ({v['tokens_per_s'] / est.tokens_per_s - 1.0:+.1%} tokens/s)")
+    else:
+        con.print(f"No single change that still fits shrinks the {escape(why.largest)}.")
+    if why.best_change is not None and why.best_change is not why.shrink:
+        v = why.best_change.values
+        con.print(f"[bold]Best single change[/bold]: {escape(why.best_change.label)}: "
+                  f"{v['tokens_per_s'] / est.tokens_per_s - 1.0:+.1%} tokens/s")
+    if why.planner_best is not None:
+        b = why.planner_best
+        parts = ", ".join(f"{k} {d:+.3f} s" for k, d in list(why.planner_diff.items())[:5])
+        con.print(f"[bold]Planner's best on {b.n_accelerators} accelerators[/bold]: {escape(b.label())}: "
+                  f"{b.tokens_per_s / est.tokens_per_s:.2f}x the tokens/s; where it gains: {escape(parts)}")
+    else:
+        con.print("[bold]Planner[/bold]: no feasible strategy on these accelerators is predicted faster.")
 
 
 def print_training(est: TrainingEstimate, model: ModelSpec, cluster: ClusterSpec) -> None:
@@ -486,7 +588,7 @@ def print_training(est: TrainingEstimate, model: ModelSpec, cluster: ClusterSpec
             "Fits",
             f"[red bold]NO[/red bold]: {fmt_gb(mem.overflow_bytes)} GB over capacity; largest "
             f"component '{comp}' = {fmt_gb(mem.components_bytes.get(comp, 0.0))} GB "
-            "(try more tp/pp, ZeRO, recompute, or a smaller micro-batch)",
+            "(cheapest fixes below)",
         )
     if est.time_to_train_s is not None:
         grid.add_row(
@@ -874,6 +976,304 @@ def validate_train(
                 f"median APE {fmt_pct(med)} exceeds --max-median-ape {fmt_pct(max_median_ape)}", err=True
             )
             raise typer.Exit(1)
+
+
+# ===================================================================== plan / sweep
+class ObjectiveName(StrEnum):
+    throughput = "throughput"
+    cost = "cost"
+    time_to_train = "time-to-train"
+
+
+def _parse_allow(items: list[str] | None) -> list[str]:
+    return [x.strip() for item in items or [] for x in item.split(",") if x.strip()]
+
+
+def _losses_text(plan: Any, model: ModelSpec, cluster: ClusterSpec, seq_len: int) -> str:
+    from .search import roofline_losses, scaled_cluster
+
+    _, losses = roofline_losses(plan.values, model, scaled_cluster(cluster, plan.n_accelerators), plan.strategy,
+                                seq_len)
+    step = plan.step_time_s
+    top = sorted(losses.items(), key=lambda kv: -kv[1])[:2]
+    short = {"pipeline bubble": "bubble", "exposed communication": "comm", "recompute": "recomp",
+             "low GEMM/attention efficiency": "gemm", "memory-bound ops and overheads": "membw"}
+    return " ".join(f"{short[k]} {v / step:.0%}" for k, v in top if v > 0)
+
+
+def print_plan(res: Any, model: ModelSpec, cluster: ClusterSpec, pareto_rows: int = 12) -> None:
+    """The planner's answer: what was searched, the top plans with breakdowns, the Pareto frontier, the best
+    plan per accelerator count and why everything else was rejected."""
+    from . import search as S
+    from .strategy import RULES
+
+    con = _console()
+    many = len(res.gpus) > 1
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("Model", f"{escape(model.name)} ({model.n_params() / 1e9:.1f}B params, {model.n_layers} layers)")
+    counts = (f"{res.gpus[0]}" if not many else f"{len(res.gpus)} counts from {res.gpus[0]} to {res.gpus[-1]}")
+    grid.add_row("Cluster", escape(f"{res.cluster}: {counts} x {res.accelerator}"))
+    grid.add_row("Workload", f"global batch {res.global_batch} sequences of {res.seq_len} tokens"
+                 + (f", {fmt_count(res.tokens)} tokens to train" if res.tokens else ""))
+    grid.add_row("Search", escape(f"framework {res.framework}, objective {res.objective}, precisions "
+                                  f"{', '.join(res.precisions)}"))
+    rate = f", {fmt_count(res.n_evaluated / res.elapsed_s)} strategies/s" if res.elapsed_s > 0 else ""
+    grid.add_row("Evaluated", f"{res.n_evaluated:,} legal strategies (of {res.n_candidates:,} in the grid) in "
+                 f"{res.elapsed_s:.3f} s{rate}")
+    grid.add_row("Feasible", f"{res.n_feasible:,} fit in memory ({fmt_pct(res.n_feasible / res.n_evaluated)} of "
+                 "the legal)" if res.n_evaluated else "0")
+    con.print(grid)
+    con.print()
+    if res.top:
+        obj = {"throughput": "tokens/s", "cost": "$ per 1M tokens", "time-to-train": "time to train"}[res.objective]
+        show_usd = res.objective == "cost"
+        show_ttt = res.objective == "time-to-train" and bool(res.tokens)
+        t = Table(title=f"Top {len(res.top)} plans by {res.objective} ({obj})", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), show_edge=False)
+        t.add_column("#", justify="right", no_wrap=True)
+        if many:
+            t.add_column("gpus", justify="right")
+        t.add_column("strategy", no_wrap=True, min_width=30)
+        for col in ("step", "tokens/s", "MFU", "mem GB") + (("$/1M tok",) if show_usd else ()) + (
+                ("train",) if show_ttt else ()):
+            t.add_column(col, justify="right", no_wrap=True)
+        t.add_column("largest losses", overflow="fold", min_width=16)
+        for i, pl in enumerate(res.top, 1):
+            row = [str(i) + (f" +{len(pl.equivalents)}" if pl.equivalents else "")]
+            row += [str(pl.n_accelerators)] if many else []
+            row += [escape(S.short_label(pl.strategy)), fmt_time(pl.step_time_s), fmt_count(pl.tokens_per_s),
+                    fmt_pct(pl.mfu),
+                    fmt_gb(pl.memory_bytes)]
+            if show_usd:
+                usd = pl.to_json(res.price_per_hour, res.tokens)["usd_per_million_tokens"]
+                row.append(f"{usd:,.2f}" if res.price_per_hour > 0 else "n/a")
+            row += [fmt_time(res.tokens / pl.tokens_per_s)] if show_ttt else []
+            row.append(_losses_text(pl, model, cluster, res.seq_len))
+            t.add_row(*row)
+        con.print(t)
+        legend = ("strategy: tp, pp/vpp, dp, cp, ep, sp, micro-batch, ZeRO stage (h: HSDP), recompute, schedule "
+                  "(intl: interleaved, zb: zero-bubble), precision; largest losses against the roofline in % of "
+                  "the step")
+        if any(pl.equivalents for pl in res.top):
+            legend += "; +k: k more strategies with identical numbers (listed in the JSON)"
+        con.print(f"  {legend}", markup=False, style="dim")
+        best = res.top[0]
+        bt = Table(title=f"Plan #1 breakdown: {escape(best.label())} on {best.n_accelerators} accelerators",
+                   show_footer=True)
+        bt.add_column("time component", footer="step")
+        bt.add_column("s", justify="right", footer=f"{best.step_time_s:.3f}")
+        bt.add_column("%", justify="right", footer="100.0%")
+        bt.add_column("memory component", footer="total / capacity")
+        bt.add_column("GB", justify="right", footer=f"{fmt_gb(best.memory_bytes)} / {fmt_gb(best.capacity_bytes)}")
+        tc = [(k, v) for k, v in best.time_components.items() if v]
+        mc = [(k, v) for k, v in best.memory_components.items() if v]
+        for i in range(max(len(tc), len(mc))):
+            a = tc[i] if i < len(tc) else ("", None)
+            b = mc[i] if i < len(mc) else ("", None)
+            bt.add_row(a[0], "" if a[1] is None else f"{a[1]:.3f}",
+                       "" if a[1] is None else fmt_pct(a[1] / best.step_time_s), b[0],
+                       "" if b[1] is None else fmt_gb(b[1]))
+        con.print(bt)
+        front = res.pareto
+        if front:
+            shown = front if len(front) <= pareto_rows else \
+                [front[round(i * (len(front) - 1) / (pareto_rows - 1))] for i in range(pareto_rows)]
+            pt = Table(title=f"Pareto frontier: tokens/s against memory headroom{' and accelerators' if many else ''}"
+                       f" ({len(front)} plans{', some shown' if len(shown) < len(front) else ''})")
+            if many:
+                pt.add_column("gpus", justify="right")
+            pt.add_column("strategy")
+            pt.add_column("tokens/s", justify="right")
+            pt.add_column("headroom GB", justify="right")
+            pt.add_column("MFU", justify="right")
+            for pl in shown:
+                pt.add_row(*([str(pl.n_accelerators)] if many else []), escape(pl.label()), fmt_count(pl.tokens_per_s),
+                           fmt_gb(pl.headroom_bytes), fmt_pct(pl.mfu))
+            con.print(pt)
+        if many and res.best_by_gpus:
+            items = sorted(res.best_by_gpus.items())
+            shown_b = items if len(items) <= 24 else [items[round(i * (len(items) - 1) / 23)] for i in range(24)]
+            gt = Table(title=f"Best plan per accelerator count ({len(items)} counts with a feasible plan"
+                       f"{', some shown' if len(shown_b) < len(items) else ''})")
+            for col in ("gpus", "tokens/s", "per accel", "MFU", "$/1M tok", "strategy"):
+                gt.add_column(col, justify="left" if col == "strategy" else "right")
+            for n, pl in shown_b:
+                usd = pl.to_json(res.price_per_hour, res.tokens)["usd_per_million_tokens"]
+                gt.add_row(str(n), fmt_count(pl.tokens_per_s), fmt_count(pl.tokens_per_s / n), fmt_pct(pl.mfu),
+                           f"{usd:,.2f}" if res.price_per_hour > 0 else "n/a", escape(pl.label()))
+            con.print(gt)
+    rt = Table(title=f"Why the rest were rejected ({res.n_illegal:,} illegal, {res.n_not_fitting:,} legal but over "
+               "memory)")
+    rt.add_column("reason")
+    rt.add_column("strategies", justify="right")
+    rt.add_column("% of grid", justify="right")
+    rt.add_column("explanation", overflow="fold")
+    for r, k in res.rejected_by_rule.items():
+        rt.add_row(f"rule {r}", f"{k:,}", fmt_pct(k / res.n_candidates), escape(RULES[r]))
+    for comp, k in res.rejected_by_memory.items():
+        rt.add_row(f"memory: {comp}", f"{k:,}", fmt_pct(k / res.n_candidates),
+                   f"legal, over capacity, '{comp}' the largest component")
+    rt.caption = "a strategy breaking several rules is counted under each"
+    con.print(rt)
+    for note in res.notes:
+        con.print(f"  - {note}", markup=False)
+
+
+def print_no_plan(res: Any, remedy: tuple[Any, str], model: ModelSpec, cluster: ClusterSpec) -> None:
+    con = _console()
+    con.print()
+    if res.n_evaluated == 0:
+        con.print("[bold red]No legal strategy[/bold red]: every strategy in the grid breaks a rule (counts above).")
+    else:
+        con.print(f"[bold red]Nothing fits[/bold red]: all {res.n_evaluated:,} legal strategies are over the "
+                  f"{fmt_gb(res.closest[0].capacity_bytes) if res.closest else '?'} GB per accelerator (counts "
+                  "above).")
+        for pl in res.closest:
+            comp = max(pl.memory_components.items(), key=lambda kv: kv[1])
+            con.print(f"  nearest miss: {escape(pl.label())} on {pl.n_accelerators}: {fmt_gb(pl.memory_bytes)} GB "
+                      f"({fmt_gb(-pl.headroom_bytes)} GB over; largest {comp[0]} {fmt_gb(comp[1])} GB)")
+    plan, note = remedy
+    if plan is not None:
+        con.print(f"[bold]Cheapest way to a feasible plan[/bold]: {escape(note)}: {escape(plan.label())} on "
+                  f"{plan.n_accelerators} accelerators, {fmt_count(plan.tokens_per_s)} tokens/s, "
+                  f"{fmt_gb(plan.memory_bytes)} GB")
+    else:
+        con.print(f"[bold]No feasible plan found nearby[/bold]: {escape(note)}")
+
+
+@plan_app.command("train")
+@handle_errors
+def plan_train(
+    model: Annotated[str, typer.Option("--model", "-m", help="Catalog model name, or a HF config.json / folder.")],
+    cluster: Annotated[
+        str, typer.Option("--cluster", "-c", help="Preset (dgx-h100), NAME:COUNT or an accelerator name.")
+    ],
+    global_batch: Annotated[int, typer.Option("--global-batch", "--gb", help="Sequences per optimizer step.")],
+    seq_len: Annotated[int, typer.Option("--seq-len", "--seq", help="Sequence length in tokens.")] = 2048,
+    gpus: Annotated[
+        str | None,
+        typer.Option(
+            "--gpus", "-n",
+            help="Accelerator count, or counts: 1024 | 256..2048 (every whole number of nodes) | 256..4096:x2 | "
+            "512,1024. Default: the cluster's.",
+        ),
+    ] = None,
+    objective: Annotated[
+        ObjectiveName, typer.Option("--objective", help="Rank by tokens/s, $ per token, or time to train.")
+    ] = ObjectiveName.throughput,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option("--allow", help="Also search: fp8, fp16, fp32 (precisions), tp-across-nodes, offload."),
+    ] = None,
+    framework: Annotated[
+        FrameworkName, typer.Option("--framework", help="Framework whose rules, schedules and ZeRO stages apply.")
+    ] = FrameworkName.megatron,
+    top: Annotated[int, typer.Option("--top", "-k", help="How many plans to list.")] = 10,
+    tokens: Annotated[
+        str | None, typer.Option("--tokens", help="Training tokens, for time and cost to train (1e12, 300B, 2T).")
+    ] = None,
+    optimizer: Annotated[Optimizer, typer.Option("--optimizer")] = Optimizer.adamw,
+    layer: Annotated[
+        LayerName, typer.Option("--layer", help="spec: spec-sheet peaks only; curves: plus fitted curves.")
+    ] = LayerName.curves,
+    json_out: Annotated[
+        str | None, typer.Option("--json", metavar="FILE", help="Write the result as JSON ('-' = stdout).")
+    ] = None,
+) -> None:
+    """Search every legal strategy (tp, pp, vpp, dp, cp, ep, sp, micro-batch, ZeRO, recompute, schedule,
+    precision), price them all with the cost model of `paraplan train`, rank the ones that fit.
+
+    Exit code 0 with plans, 1 when nothing is legal or nothing fits (the reasons and the cheapest way to a
+    feasible plan are printed), 2 for bad input."""
+    from . import search as S
+    from .train import Workload
+
+    n_tokens = parse_count(tokens) if tokens is not None else None
+    S.check_request(global_batch, seq_len)
+    if top < 1 or top > 1000:
+        raise ConfigError(f"--top must be between 1 and 1000 (got {top})")
+    m = resolve_model(model)
+    c = resolve_cluster(cluster, None)
+    counts = S.parse_gpus(gpus, c.per_node) if gpus is not None else [c.n_accelerators]
+    base = S.scaled_cluster(c, counts[0])
+    precisions, notes, across = S.resolve_precisions(base, _parse_allow(allow))
+    workload = Workload(seq_len=seq_len, tokens=n_tokens)
+    res = S.search(m, base, global_batch, workload, gpus=counts, framework=_val(framework),
+                   objective=_val(objective), precisions=precisions, optimizer=_val(optimizer), top=top,
+                   layer=_val(layer), tp_across_nodes=True if across else None)
+    res.notes[:0] = notes
+    remedy = None
+    if not res.top:
+        remedy = S.nearest_feasible(m, base, global_batch, workload, _val(framework), counts[-1], precisions,
+                                    _val(layer))
+    if json_out is not None:
+        payload = res.to_json()
+        if remedy is not None:
+            plan, note = remedy
+            payload["remedy"] = {"note": note, "plan": None if plan is None else plan.to_json(res.price_per_hour,
+                                                                                                res.tokens)}
+        _write_json(payload, json_out)
+    if json_out != "-":
+        print_plan(res, m, base)
+        if remedy is not None:
+            print_no_plan(res, remedy, m, base)
+    if not res.top:
+        raise typer.Exit(1)
+
+
+class BackendName(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+@app.command()
+@handle_errors
+def sweep(
+    config: Annotated[
+        Path, typer.Option("--config", help="Sweep YAML: models, clusters, global_batch, seq_len, gpus, ...")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Results file: .parquet (needs pyarrow) or .csv.")
+    ] = Path("results.parquet"),
+    backend: Annotated[
+        BackendName, typer.Option("--backend", help="local: in this process; ray: one Ray task per cell.")
+    ] = BackendName.local,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster to use (ray://host:10001 or auto); default: a local Ray."),
+    ] = None,
+    num_cpus: Annotated[
+        int | None, typer.Option("--num-cpus", min=1, help="CPUs of the local Ray (default: all).")
+    ] = None,
+) -> None:
+    """Run a full plan search for every cell of models x clusters x batches x sequence lengths x GPU counts and
+    save the best plans of each cell as a table (Parquet or CSV)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import sweep as SW
+
+    cfg = SW.load_config(config)
+    if out.suffix.lower() not in (".parquet", ".csv"):
+        raise ConfigError(f"--out {out}: expected a .parquet or .csv file")
+    if address and _val(backend) != "ray":
+        raise ConfigError("--address needs --backend ray")
+    n_cells = len(SW.cells(cfg))
+    t0 = __import__("time").perf_counter()
+    with Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task("cells", total=n_cells)
+        rows = SW.run_sweep(cfg, backend=_val(backend), address=address, num_cpus=num_cpus,
+                            progress=lambda done, total: bar.update(task, completed=done))
+    path, note = SW.write_results(rows, out)
+    if note:
+        typer.echo(f"note: {note}", err=True)
+    feasible = sum(1 for r in rows if r["feasible"] and r["rank"] == 1)
+    evaluated = sum(r["n_evaluated"] or 0 for r in rows if r["rank"] in (1, None))
+    elapsed = __import__("time").perf_counter() - t0
+    typer.echo(f"{n_cells} cells ({feasible} with a feasible plan), {evaluated:,} strategies evaluated in "
+               f"{elapsed:.1f} s; {len(rows)} rows written to {path}")
 
 
 # ===================================================================== version

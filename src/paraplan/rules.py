@@ -1,4 +1,5 @@
-"""Framework rules as data: which schedules and ZeRO stages exist and which collectives overlap compute."""
+"""Framework rules as data: which schedules and ZeRO stages exist, which collectives overlap compute, which
+legality rules are enforced (with their options) and what the planner searches."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from functools import cache
 from importlib import resources
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from .catalog import normalize
 from .errors import UnknownNameError
@@ -23,6 +24,41 @@ class Overlap(BaseModel):
     zero3: float = 1.0
 
 
+class Legality(BaseModel):
+    """Which legality rules a framework enforces, and their options (``legality:`` in the framework file).
+
+    Each rule is implemented once, in :func:`paraplan.strategy.legality_masks`; this is only data.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    rules: tuple[str, ...] = ()  # enforced rule names (keys of paraplan.strategy.RULES); empty: all
+    uneven_pp: bool = False  # stages may hold different layer counts: pp_divides_layers not enforced
+    tp_across_nodes: bool = False  # TP/CP groups may span scale-up domains: tp_in_scaleup_domain not enforced
+    cp_chunks: int = 2  # context parallelism cuts the sequence into cp_chunks * cp pieces (load-balanced ring)
+
+    @model_validator(mode="after")
+    def _known(self) -> Legality:
+        from .strategy import RULES
+
+        unknown = [r for r in self.rules if r not in RULES]
+        if unknown:
+            raise ValueError(f"unknown legality rule(s) {unknown}; known: {sorted(RULES)}")
+        if not self.rules:
+            object.__setattr__(self, "rules", tuple(RULES))
+        return self
+
+
+class Search(BaseModel):
+    """What the planner enumerates for a framework beyond its schedules and ZeRO stages."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sequence_parallel: bool = True  # offers Megatron-style sequence parallelism with TP
+    context_parallel: bool = True  # offers context (sequence-dimension) parallelism
+    expert_parallel: bool = True  # offers expert parallelism for MoE models
+    hsdp: bool = False  # offers hybrid sharding (shard inside a scale-up domain, replicate across)
+    max_vpp: int = 16  # largest number of virtual stages per rank the planner tries
+
+
 class Framework(BaseModel):
     """One framework's defaults (``catalog/rules/<name>.yaml``)."""
 
@@ -32,12 +68,20 @@ class Framework(BaseModel):
     source: str = ""
     schedules: tuple[str, ...] = ("1f1b",)
     zero_stages: tuple[int, ...] = (0,)
-    uneven_pp: bool = False
-    tp_across_nodes: bool = False
+    legality: Legality = Legality()
+    search: Search = Search()
     flash_attention: bool = True
     attention_kernel: str = "fused"
     attention_slowdown: dict[str, float] = {}  # per accelerator family: time factor against the curves
     overlap: Overlap = Overlap()
+
+    @property
+    def uneven_pp(self) -> bool:
+        return self.legality.uneven_pp
+
+    @property
+    def tp_across_nodes(self) -> bool:
+        return self.legality.tp_across_nodes
 
 
 @cache
@@ -46,7 +90,7 @@ def _frameworks() -> dict[str, Framework]:
     root = resources.files("paraplan.catalog").joinpath("rules")
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
-            d = yaml.safe_load(entry.read_text(encoding="utf-8"))
+            d = yaml.load(entry.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
             if not isinstance(d, dict) or "schedules" not in d:
                 continue  # not a framework file (e.g. features.yaml)
             fw = Framework(**{**d, "aliases": tuple(d.get("aliases") or ())})

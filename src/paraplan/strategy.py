@@ -7,14 +7,18 @@ way (:func:`legality_masks`): the single-strategy check raises the first rule a 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import InvalidStrategyError
 from .specs import ClusterSpec, ModelSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .rules import Framework
 
 Schedule = Literal["gpipe", "1f1b", "interleaved", "zero-bubble"]
 Recompute = Literal["none", "selective", "full"]
@@ -137,9 +141,10 @@ RULES: dict[str, str] = {
     "tp_divides_heads": "tp must divide the attention heads",
     "tp_divides_kv_heads": "tp must divide the KV heads (or be a multiple of them, replicating KV)",
     "tp_in_scaleup_domain": "tp * cp should fit inside one scale-up domain",
-    "pp_le_layers": "pp must not exceed the number of layers",
+    "pp_le_layers": "pp * vpp must not exceed the number of layers (each model chunk holds at least one layer)",
     "pp_divides_layers": "pp * vpp must divide the number of layers",
     "vpp_needs_interleaved": "vpp > 1 needs the interleaved schedule (and pp > 1)",
+    "schedule_needs_pp": "a pipeline schedule other than 1f1b needs pp > 1 (one stage has nothing to schedule)",
     "ep_divides_experts": "ep must divide the number of experts",
     "ep_needs_moe": "ep > 1 needs a mixture-of-experts model",
     "ep_divides_tp_dp_cp": "ep must divide tp * dp * cp (expert-parallel ranks fold over the TP/DP/CP ranks)",
@@ -147,40 +152,116 @@ RULES: dict[str, str] = {
     "batch_divisible": "global batch must be a multiple of micro_batch * dp",
     "sp_needs_tp": "sequence parallelism needs tp > 1",
     "zero_needs_dp": "ZeRO stage > 0 needs dp > 1",
+    "hsdp_needs_sharding": "HSDP (hybrid sharding) needs ZeRO stage >= 2 and dp > 1",
 }
 
+#: The strategy fields each rule reads (the planner prices rule counts on the sub-grid of these fields; a test
+#: checks that changing any other field never changes a rule's verdict).
+RULE_FIELDS: dict[str, tuple[str, ...]] = {
+    "accelerator_count": ("tp", "pp", "dp", "cp"),
+    "tp_divides_heads": ("tp",),
+    "tp_divides_kv_heads": ("tp",),
+    "tp_in_scaleup_domain": ("tp", "cp"),
+    "pp_le_layers": ("pp", "vpp"),
+    "pp_divides_layers": ("pp", "vpp"),
+    "vpp_needs_interleaved": ("vpp", "schedule", "pp"),
+    "schedule_needs_pp": ("schedule", "pp"),
+    "ep_divides_experts": ("ep",),
+    "ep_needs_moe": ("ep",),
+    "ep_divides_tp_dp_cp": ("ep", "tp", "dp", "cp"),
+    "cp_divides_seq": ("cp",),
+    "batch_divisible": ("global_batch", "micro_batch", "dp"),
+    "sp_needs_tp": ("sp", "tp"),
+    "zero_needs_dp": ("zero", "dp"),
+    "hsdp_needs_sharding": ("hsdp", "zero", "dp"),
+}
 
-def legality_masks(model: ModelSpec, cluster: ClusterSpec | None, s: StrategyArrays, seq_len: int,
-                   *, uneven_pp: bool = False, tp_across_nodes: bool = False) -> dict[str, np.ndarray]:
-    """For each rule, a boolean mask of the strategies that BREAK it (array-first)."""
+#: rules that need the cluster; reported after the model rules (the more specific complaint comes first)
+CLUSTER_RULES: tuple[str, ...] = ("accelerator_count", "tp_in_scaleup_domain")
+RULE_ORDER: tuple[str, ...] = tuple(r for r in RULES if r not in CLUSTER_RULES) + CLUSTER_RULES
+
+
+def _rule_impls(model: ModelSpec, cluster: ClusterSpec | None, s: StrategyArrays, seq_len: int,
+                cp_chunks: int) -> dict[str, Callable[[], np.ndarray]]:
+    """Each rule's one implementation: a thunk returning the mask of strategies that BREAK it."""
     L = model.n_layers
     heads, kv = model.n_heads, model.kv_heads
-    out: dict[str, np.ndarray] = {}
-    out["tp_divides_heads"] = heads % s.tp != 0
-    out["tp_divides_kv_heads"] = (kv % s.tp != 0) & (s.tp % kv != 0)
-    out["pp_le_layers"] = s.pp > L
-    if not uneven_pp:
-        out["pp_divides_layers"] = L % (s.pp * s.vpp) != 0
-    out["vpp_needs_interleaved"] = (s.vpp > 1) & ((s.schedule != SCHEDULES.index("interleaved")) | (s.pp == 1))
-    if model.moe is not None:
-        out["ep_divides_experts"] = model.moe.n_experts % s.ep != 0
-        out["ep_divides_tp_dp_cp"] = (s.tp * s.dp * s.cp) % s.ep != 0
+    moe = model.moe
+    interleaved = SCHEDULES.index("interleaved")
+    impl: dict[str, Callable[[], np.ndarray]] = {
+        "tp_divides_heads": lambda: heads % s.tp != 0,
+        "tp_divides_kv_heads": lambda: (kv % s.tp != 0) & (s.tp % kv != 0),
+        "pp_le_layers": lambda: s.pp * s.vpp > L,
+        "pp_divides_layers": lambda: L % (s.pp * s.vpp) != 0,
+        "vpp_needs_interleaved": lambda: (s.vpp > 1) & ((s.schedule != interleaved) | (s.pp == 1)),
+        "schedule_needs_pp": lambda: (s.schedule != SCHEDULES.index("1f1b")) & (s.pp == 1),
+        "ep_divides_experts": lambda: (moe.n_experts if moe else 1) % s.ep != 0,
+        "ep_needs_moe": lambda: (s.ep > 1) & (moe is None),
+        "ep_divides_tp_dp_cp": lambda: (s.tp * s.dp * s.cp) % s.ep != 0,
+        "cp_divides_seq": lambda: (s.cp > 1) & (seq_len % (cp_chunks * s.cp) != 0),
+        "batch_divisible": lambda: s.global_batch % (s.micro_batch * s.dp) != 0,
+        "sp_needs_tp": lambda: s.sp & (s.tp == 1),
+        "zero_needs_dp": lambda: (s.zero > 0) & (s.dp == 1),
+        "hsdp_needs_sharding": lambda: s.hsdp & ((s.zero < 2) | (s.dp == 1)),
+    }
+    if cluster is not None:
+        n, domain = cluster.n_accelerators, max(cluster.domain, 1)
+        impl["accelerator_count"] = lambda: s.tp * s.pp * s.dp * s.cp != n
+        impl["tp_in_scaleup_domain"] = lambda: s.tp * s.cp > domain
+    return impl
+
+
+def enforced_rules(model: ModelSpec, cluster: ClusterSpec | None, *, framework: Framework | str | None = None,
+                   uneven_pp: bool | None = None, tp_across_nodes: bool | None = None) -> tuple[tuple[str, ...], int]:
+    """The rules :func:`legality_masks` enforces for this model, cluster and framework (in reporting order),
+    and the context-parallel chunk count: the framework's ``legality:`` data, options overridden by the
+    arguments; rules that cannot apply (MoE rules on a dense model, cluster rules without a cluster) dropped."""
+    if framework is not None:
+        from .rules import get_framework
+
+        fw = get_framework(framework) if isinstance(framework, str) else framework
+        listed: tuple[str, ...] = fw.legality.rules
+        opts = fw.legality
+        uneven = opts.uneven_pp if uneven_pp is None else uneven_pp
+        across = opts.tp_across_nodes if tp_across_nodes is None else tp_across_nodes
+        cp_chunks = opts.cp_chunks
     else:
-        out["ep_needs_moe"] = s.ep > 1
-    out["cp_divides_seq"] = (s.cp > 1) & (seq_len % (2 * s.cp) != 0)
-    out["batch_divisible"] = s.global_batch % (s.micro_batch * s.dp) != 0
-    out["sp_needs_tp"] = s.sp & (s.tp == 1)
-    out["zero_needs_dp"] = (s.zero > 0) & (s.dp == 1)
-    if cluster is not None:  # cluster rules last: a model rule is the more specific complaint
-        out["accelerator_count"] = s.tp * s.pp * s.dp * s.cp != cluster.n_accelerators
-        if not tp_across_nodes:
-            out["tp_in_scaleup_domain"] = s.tp * s.cp > max(cluster.domain, 1)
-    return out
+        listed = tuple(RULES)
+        uneven, across, cp_chunks = bool(uneven_pp), bool(tp_across_nodes), 2
+    drop = {"ep_divides_experts", "ep_divides_tp_dp_cp"} if model.moe is None else {"ep_needs_moe"}
+    if uneven:
+        drop.add("pp_divides_layers")
+    if across:
+        drop.add("tp_in_scaleup_domain")
+    if cluster is None:
+        drop.update(CLUSTER_RULES)
+    return tuple(r for r in RULE_ORDER if r in listed and r not in drop), cp_chunks
+
+
+def legality_masks(model: ModelSpec, cluster: ClusterSpec | None, s: StrategyArrays, seq_len: int, *,
+                   framework: Framework | str | None = None, rules: Iterable[str] | None = None,
+                   uneven_pp: bool | None = None, tp_across_nodes: bool | None = None) -> dict[str, np.ndarray]:
+    """For each enforced rule, a boolean mask of the strategies that BREAK it (array-first).
+
+    Which rules are enforced is framework data (``legality:`` in ``catalog/rules/<framework>.yaml``): its
+    ``rules`` list and its options ``uneven_pp`` (stages may hold different layer counts: ``pp_divides_layers``
+    is not enforced), ``tp_across_nodes`` (``tp_in_scaleup_domain`` is not enforced) and ``cp_chunks`` (the
+    sequence is cut into ``cp_chunks * cp`` pieces). Without a framework every rule is enforced, with
+    ``uneven_pp`` and ``tp_across_nodes`` off. ``uneven_pp``/``tp_across_nodes`` given here override the
+    data; ``rules`` restricts the result to those rules (still only the enforced ones). Cluster rules come
+    last (a model rule is the more specific complaint) and need ``cluster``.
+    """
+    enforced, cp_chunks = enforced_rules(model, cluster, framework=framework, uneven_pp=uneven_pp,
+                                         tp_across_nodes=tp_across_nodes)
+    wanted = set(enforced if rules is None else rules) & set(enforced)
+    impl = _rule_impls(model, cluster, s, seq_len, cp_chunks)
+    return {r: impl[r]() for r in enforced if r in wanted}
 
 
 def check_strategy(model: ModelSpec, cluster: ClusterSpec | None, strategy: Strategy, seq_len: int,
-                   **kw: bool) -> None:
-    """Raise :class:`InvalidStrategyError` naming the first rule ``strategy`` breaks."""
+                   **kw: Any) -> None:
+    """Raise :class:`InvalidStrategyError` naming the first rule ``strategy`` breaks (``kw``: see
+    :func:`legality_masks`: ``framework``, ``rules``, ``uneven_pp``, ``tp_across_nodes``)."""
     masks = legality_masks(model, cluster, strategy.to_arrays(), seq_len, **kw)
     vals = {
         "accelerator_count": f"tp*pp*dp*cp = {strategy.tp}*{strategy.pp}*{strategy.dp}*{strategy.cp} = "
@@ -189,9 +270,10 @@ def check_strategy(model: ModelSpec, cluster: ClusterSpec | None, strategy: Stra
         "tp_divides_kv_heads": f"tp={strategy.tp}, kv_heads={model.kv_heads}",
         "tp_in_scaleup_domain": f"tp*cp={strategy.tp * strategy.cp}, "
         f"scale-up domain={cluster.domain if cluster else '?'}",
-        "pp_le_layers": f"pp={strategy.pp}, layers={model.n_layers}",
+        "pp_le_layers": f"pp*vpp={strategy.pp}*{strategy.vpp}, layers={model.n_layers}",
         "pp_divides_layers": f"pp*vpp={strategy.pp * strategy.vpp}, layers={model.n_layers}",
         "vpp_needs_interleaved": f"vpp={strategy.vpp}, schedule={strategy.schedule}, pp={strategy.pp}",
+        "schedule_needs_pp": f"schedule={strategy.schedule}, pp={strategy.pp}",
         "ep_divides_experts": f"ep={strategy.ep}, experts={model.moe.n_experts if model.moe else 0}",
         "ep_needs_moe": f"ep={strategy.ep}, model {model.name} has no experts",
         "ep_divides_tp_dp_cp": f"ep={strategy.ep}, tp*dp*cp={strategy.tp * strategy.dp * strategy.cp}",
@@ -200,6 +282,7 @@ def check_strategy(model: ModelSpec, cluster: ClusterSpec | None, strategy: Stra
         f"{strategy.micro_batch}*{strategy.dp}={strategy.micro_batch * strategy.dp}",
         "sp_needs_tp": "sp=True, tp=1",
         "zero_needs_dp": f"zero={strategy.zero}, dp=1",
+        "hsdp_needs_sharding": f"hsdp=True, zero={strategy.zero}, dp={strategy.dp}",
     }
     broken = [rule for rule, mask in masks.items() if bool(np.asarray(mask).reshape(-1)[0])]
     if broken:

@@ -33,6 +33,9 @@ ELEMENTWISE_BWD_FACTOR = 2.0
 #: bytes moved per parameter by one optimizer step (read fp32 master/m/v/grad, write master/m/v + 16-bit copy)
 OPTIMIZER_BYTES = {"adamw": 30.0, "adam": 30.0, "sgd": 14.0}
 
+_FP8 = PRECISIONS.index("fp8")
+_FP32 = PRECISIONS.index("fp32")
+
 TIME_COMPONENTS = (
     "gemm", "attention", "elementwise", "recompute", "overhead", "tp_comm", "cp_comm", "ep_comm",
     "pp_comm", "pipeline_bubble", "dp_comm", "optimizer",
@@ -55,7 +58,8 @@ def training_params() -> dict[str, Any]:
     """Shared training parameters per accelerator family (``catalog/curves/training.yaml``)."""
     path = resources.files("paraplan.catalog").joinpath("curves/training.yaml")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except FileNotFoundError:
         return {}
 
@@ -72,9 +76,9 @@ def _family_params(family: str, layer: Layer, calibration: dict[str, float] | No
     return {**base, **{k: float(v) for k, v in fp.items() if k in base}}
 
 
-def _tp_shape(g: F.Gemm, tp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    n = np.full(tp.shape, float(g.n))
-    k = np.full(tp.shape, float(g.k))
+def _tp_shape(g: F.Gemm, tp: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
+    n: np.ndarray | float = float(g.n)
+    k: np.ndarray | float = float(g.k)
     if g.split == "col":
         n = n / tp
     elif g.split == "row":
@@ -87,13 +91,15 @@ def _gemms_time(acc, dtype: np.ndarray, gemms: list[F.Gemm], tokens: np.ndarray,
     """Forward and backward time of a list of GEMMs on one rank for ``tokens`` tokens."""
     fwd = np.zeros(tokens.shape)
     bwd = np.zeros(tokens.shape)
-    is_fp8 = dtype == PRECISIONS.index("fp8")
+    is_fp8 = dtype == _FP8
+    any8 = bool(np.any(is_fp8))
+    all8 = any8 and bool(np.all(is_fp8))
     for g in gemms:
         if g.expert:
             # experts are not tensor-parallel (expert TP = 1; MoE parallel folding, Liu et al. 2024): each
             # TP rank dispatches its 1/tp of the tokens; each of the E / ep local experts gets
             # tokens / tp * top_k * ep / E of them
-            n, k = np.full(tp.shape, float(g.n)), np.full(tp.shape, float(g.k))
+            n, k = float(g.n), float(g.k)
             m = tokens / tp * g.tokens_factor * ep
             count = g.count / ep
         else:
@@ -102,14 +108,23 @@ def _gemms_time(acc, dtype: np.ndarray, gemms: list[F.Gemm], tokens: np.ndarray,
             count = float(g.count)
         m = np.maximum(m, 1.0)
         for fp8 in (False, True):
-            sel = is_fp8 if fp8 else ~is_fp8
-            if not np.any(sel) or (fp8 and g.name == "router"):
-                continue
+            if fp8:
+                if not any8 or g.name == "router":
+                    continue
+                sel, everywhere = is_fp8, all8
+            else:
+                if all8:
+                    continue
+                sel, everywhere = ~is_fp8, not any8
             dt = "fp8" if fp8 else "bf16"
             f = gemm_time(acc, dt, m, n, k, layer=layer)
             b = gemm_time(acc, dt, m, k, n, layer=layer) + gemm_time(acc, dt, n, k, m, layer=layer)
-            fwd = fwd + np.where(sel, count * f, 0.0)
-            bwd = bwd + np.where(sel, count * b, 0.0)
+            if everywhere:  # same values as np.where with an all-true mask, without the selects
+                fwd = fwd + count * f
+                bwd = bwd + count * b
+            else:
+                fwd = fwd + np.where(sel, count * f, 0.0)
+                bwd = bwd + np.where(sel, count * b, 0.0)
     return fwd, bwd
 
 
@@ -189,19 +204,22 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
         rows = mb * heads_rank * (seq / cp)
         qk = gemm_time(acc, "bf16", rows, seq, float(dqk), layer=layer)
         av = gemm_time(acc, "bf16", rows, float(dv), seq, layer=layer)
-        traffic = memory_time(acc, rows * seq * (4.0 + (5.0 if workload.dropout else 0.0)), layer=layer)
+        traffic = memory_time(acc, rows * seq * (4.0 + (5.0 if workload.dropout else 0.0)), layer=layer,
+                              op="stream")
         attn_f = qk + av + traffic
         attn_b = 2.0 * attn_f
     layer_fwd = (g_layer_f + attn_f + ew_f) * derate
-    recompute = np.select([s.recompute == 2, s.recompute == 1],
-                          [layer_fwd, 0.0 if flash else attn_f * derate], default=0.0)
+    # nested np.where: the values of np.select (first true condition wins) without its per-call overhead
+    recompute = np.where(s.recompute == 2, layer_fwd,
+                         np.where(s.recompute == 1, 0.0 if flash else attn_f * derate, 0.0))
     overhead_layer = fam["layer_overhead_s"] * (1.0 + (s.recompute == 2))
 
     # ---------------- communication per micro-batch (exposed part)
     ov = fw.overlap
     act_msg = tokens * h * 2.0
     n_tp_coll = 4.0 + 2.0 * (s.recompute == 2)  # AR (or AG+RS pairs) per layer: 2 fwd, 2 bwd, 2 recompute
-    tp_layer = n_tp_coll * collective_time(cluster, "all_reduce", act_msg, tp, 1, layer=layer)
+    tp_ar = collective_time(cluster, "all_reduce", act_msg, tp, 1, layer=layer)
+    tp_layer = n_tp_coll * tp_ar
     tp_layer = tp_layer * (1.0 - ov.tp)
     kv_msg = tokens * 2.0 * (model.kv_heads if model.mla is None else model.n_heads) * dqk * 2.0 / np.minimum(
         tp, model.kv_heads if model.mla is None else model.n_heads)
@@ -237,7 +255,8 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     # ---------------- data parallel and optimizer (per step)
     p_stage_dense, p_stage_expert = _stage_params(model, pp)  # parameters per rank before DP sharding
     p_rank = p_stage_dense / tp + p_stage_expert / ep
-    shard_n = np.where(s.hsdp, np.minimum(dp, np.maximum(cluster.domain // (tp * cp), 1)), dp)
+    any_hsdp = bool(np.any(s.hsdp))
+    shard_n = np.where(s.hsdp, np.minimum(dp, np.maximum(cluster.domain // (tp * cp), 1)), dp) if any_hsdp else dp
     grad_bytes = p_rank * 2.0
     n_dp = dp * cp
     zero = s.zero
@@ -249,17 +268,17 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     rs3 = collective_time(cluster, "reduce_scatter", grad_bytes, shard_n, tp, layer=layer)
     hsdp_ar = np.where(s.hsdp & (dp > shard_n),
                        collective_time(cluster, "all_reduce", grad_bytes / shard_n, dp / shard_n,
-                                       tp * cp * shard_n, layer=layer), 0.0)
+                                       tp * cp * shard_n, layer=layer), 0.0) if any_hsdp else np.zeros(dp.shape)
     fwd_c = fwd_mb
     bwd_c = np.maximum(bwd_mb, 0.0)
     z3_exposed = (np.maximum(ag3 - ov.zero3 * fwd_c, 0.0) + np.maximum(ag3 + rs3 - ov.zero3 * bwd_c, 0.0)
                   + (ag3 / L) * 2.0)
     dp_grad = np.where(zero >= 1, rs, ar)
-    dp_exposed = np.select(
-        [dp <= 1, zero == 3],
-        [0.0, n_micro * z3_exposed + hsdp_ar],
-        default=np.maximum(dp_grad - ov.dp_grad * bwd_c, 0.0) + dp_grad / np.maximum(L / pp, 1.0)
-        + np.where(zero >= 1, np.maximum(ag - ov.dp_param * fwd_c, 0.0), 0.0),
+    dp_exposed = np.where(
+        dp <= 1, 0.0, np.where(
+            zero == 3, n_micro * z3_exposed + hsdp_ar,
+            np.maximum(dp_grad - ov.dp_grad * bwd_c, 0.0) + dp_grad / np.maximum(L / pp, 1.0)
+            + np.where(zero >= 1, np.maximum(ag - ov.dp_param * fwd_c, 0.0), 0.0)),
     )
     opt_shard = np.where(zero >= 1, p_rank / n_dp, p_rank)
     opt_bytes = np.array([OPTIMIZER_BYTES[o] for o in OPTIMIZERS])[s.optimizer]
@@ -271,8 +290,7 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     n_acc = tp * pp * dp * cp
     tokens_step = s.global_batch * seq
     model_flops_tok = F.model_flops_per_token(model, seq)
-    hw_flops_tok = model_flops_tok + np.select(
-        [s.recompute == 2], [model_flops_tok / 3.0 - 2.0 * model.vocab * h], default=0.0)
+    hw_flops_tok = model_flops_tok + np.where(s.recompute == 2, model_flops_tok / 3.0 - 2.0 * model.vocab * h, 0.0)
     peak = np.array([_peak_or_nan(acc, p) for p in PRECISIONS])[s.precision]
     peak16 = acc.peak("bf16")
     model_tflops = model_flops_tok * tokens_step / step / n_acc
@@ -303,10 +321,9 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
         "hfu": hw_flops_tok * tokens_step / step / n_acc / peak,
         "model_flops_per_token": np.broadcast_to(model_flops_tok, step.shape),
         "n_accelerators": n_acc,
-        "dp_comm_total": np.select([dp <= 1, zero == 3], [0.0, n_micro * (2 * ag3 + rs3) + hsdp_ar],
-                                   default=dp_grad + np.where(zero >= 1, ag, 0.0)),
-        "tp_comm_total": n_micro * layers_stage * n_tp_coll * collective_time(cluster, "all_reduce", act_msg, tp, 1,
-                                                                             layer=layer),
+        "dp_comm_total": np.where(dp <= 1, 0.0, np.where(zero == 3, n_micro * (2 * ag3 + rs3) + hsdp_ar,
+                                                          dp_grad + np.where(zero >= 1, ag, 0.0))),
+        "tp_comm_total": n_micro * layers_stage * n_tp_coll * tp_ar,
     }
     out.update(mem)
     return out
@@ -347,12 +364,12 @@ def _memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w: Worklo
     """Memory per rank for the first and last pipeline stage (the two extremes); reports the larger."""
     h = model.hidden
     p_dense, p_expert = _stage_params(model, pp)
-    prec = np.array(PRECISIONS)[s.precision]
-    wb = np.where(prec == "fp32", 4.0, 2.0)
+    is32 = s.precision == _FP32
+    wb = np.where(is32, 4.0, 2.0)
     gb = wb
     mixed_opt = np.array([M.OPT_BYTES_MIXED[o] for o in OPTIMIZERS])[s.optimizer]
     fp32_opt = np.array([M.OPT_BYTES_FP32[o] for o in OPTIMIZERS])[s.optimizer]
-    ob = np.where(prec == "fp32", fp32_opt, mixed_opt)
+    ob = np.where(is32, fp32_opt, mixed_opt)
     dense_rank = p_dense / tp
     expert_rank = p_expert / ep
     edp = np.maximum(tp * dp * cp / ep, 1.0)
@@ -469,8 +486,7 @@ def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy
         strategy = Strategy(dp=cluster.n_accelerators, global_batch=cluster.n_accelerators)
         assumptions.append(f"no strategy given: pure data parallel dp={cluster.n_accelerators}, micro-batch 1")
     if check:
-        check_strategy(model, cluster, strategy, workload.seq_len, uneven_pp=fw.uneven_pp,
-                       tp_across_nodes=fw.tp_across_nodes)
+        check_strategy(model, cluster, strategy, workload.seq_len, framework=fw)
     r = evaluate_training(model, cluster, strategy.to_arrays(), workload, fw, layer=layer, calibration=calibration)
     v = {k: float(np.asarray(a).reshape(-1)[0]) for k, a in r.items()}
     comps = {c: v[f"time.{c}"] for c in TIME_COMPONENTS}

@@ -18,6 +18,8 @@ Sizes: ``all_reduce(S)``: every rank holds ``S`` bytes. ``all_gather(S)``: the g
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..specs import ClusterSpec
@@ -37,13 +39,20 @@ def _tier(cluster: ClusterSpec, op: str, tier: str, layer: Layer) -> tuple[float
     return max(alpha, link.latency_s), eff * link.bw
 
 
+def _ranks_nodes(cluster: ClusterSpec, n: np.ndarray, stride: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Float ``(r, n / r domains)`` of :func:`ranks_per_domain`, without the slow float floor-division:
+    ``floor(domain / s)`` equals ``domain // s`` for the integer-valued strides used here (both < 2**53)."""
+    st = np.maximum(np.asarray(stride, dtype=float), 1.0)
+    r = np.minimum(np.maximum(np.floor(float(cluster.domain) / st), 1.0), np.maximum(n, 1.0))
+    return r, np.maximum(n / r, 1.0)
+
+
 def collective_time(cluster: ClusterSpec, op: str, nbytes: ArrayLike, n: ArrayLike, stride: ArrayLike = 1,
                     *, layer: Layer = "curves") -> np.ndarray:
     """Seconds for one collective ``op`` of ``nbytes`` over ``n`` ranks spaced ``stride`` apart."""
     S = np.asarray(nbytes, dtype=float)
     n = np.asarray(n, dtype=float)
-    r = ranks_per_domain(cluster, n, stride).astype(float)
-    nodes = np.maximum(n / r, 1.0)
+    r, nodes = _ranks_nodes(cluster, n, stride)
     a_up, bw_up = _tier(cluster, op if op != "send_recv" else "all_gather", "scaleup", layer)
     a_out, bw_out = _tier(cluster, op if op != "send_recv" else "all_gather", "scaleout", layer)
     multi = nodes > 1.0
@@ -65,5 +74,7 @@ def collective_time(cluster: ClusterSpec, op: str, nbytes: ArrayLike, n: ArrayLi
         return np.where(same, a_up + S / bw_up, a_out + S / bw_out) * (n > 1)
     else:
         raise ValueError(f"unknown collective {op}")
-    t = lat + intra + np.where(multi, inter, 0.0)
+    # inter is 0 on one domain ((nodes - 1) = 0): with a finite, non-zero scale-out bandwidth adding it
+    # unmasked equals np.where(multi, inter, 0.0)
+    t = lat + intra + (inter if 0.0 < bw_out < math.inf else np.where(multi, inter, 0.0))
     return np.where(n > 1.0, t, 0.0)

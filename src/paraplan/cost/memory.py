@@ -79,7 +79,7 @@ def activation_bytes_per_layer(m: ModelSpec, tokens: np.ndarray, seq: np.ndarray
     base = T * (split / t + np.where(sp, repl / t, repl))
     attn = T * heads_per_rank * keys * scores * score_bytes
     full = T * 2.0 * m.hidden / np.where(sp, t, 1.0)
-    return np.select([recompute == 0, recompute == 1], [base + attn, base], default=full)
+    return np.where(recompute == 0, base + attn, np.where(recompute == 1, base, full))
 
 
 def recompute_working_bytes(m: ModelSpec, tokens: np.ndarray, seq: np.ndarray, tp: np.ndarray, sp: np.ndarray,

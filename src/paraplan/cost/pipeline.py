@@ -29,11 +29,8 @@ def bubble_slots(schedule: np.ndarray, pp: np.ndarray, vpp: np.ndarray) -> np.nd
     p = np.asarray(pp, dtype=float)
     v = np.maximum(np.asarray(vpp, dtype=float), 1.0)
     base = p - 1.0
-    return np.select(
-        [schedule == INTERLEAVED, schedule == ZERO_BUBBLE],
-        [base / v, base * ZB_H1_BUBBLE_SHARE],
-        default=base,
-    )
+    return np.where(schedule == INTERLEAVED, base / v,
+                    np.where(schedule == ZERO_BUBBLE, base * ZB_H1_BUBBLE_SHARE, base))
 
 
 def inflight_microbatches(schedule: np.ndarray, pp: np.ndarray, vpp: np.ndarray, n_micro: np.ndarray,
@@ -45,4 +42,4 @@ def inflight_microbatches(schedule: np.ndarray, pp: np.ndarray, vpp: np.ndarray,
     i = np.asarray(stage, dtype=float)
     one_f = np.minimum(p - i, m)
     inter = np.minimum(p * (1.0 + (p - 1.0 - i) / (p * v)) - i, m)
-    return np.select([schedule == GPIPE, schedule == INTERLEAVED], [m, inter], default=one_f)
+    return np.where(schedule == GPIPE, m, np.where(schedule == INTERLEAVED, inter, one_f))
