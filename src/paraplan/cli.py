@@ -28,6 +28,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import ConfigError, InvalidStrategyError, ParaplanError
+from .strategy import OPTIMIZERS, PRECISIONS, RECOMPUTES, SCHEDULES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .specs import AcceleratorSpec, ClusterSpec, ModelSpec
@@ -201,41 +202,21 @@ def resolve_cluster(spec: str, gpus: int | None) -> ClusterSpec:
 
 
 # ===================================================================== train
-class Schedule(StrEnum):
-    gpipe = "gpipe"
-    one_f_one_b = "1f1b"
-    interleaved = "interleaved"
-    zero_bubble = "zero-bubble"
+def choice_enum(name: str, values: tuple[str, ...]) -> type[StrEnum]:
+    """A typer choice type over ``values`` (member names are the values with '-' as '_'; '1f1b' -> one_f_one_b)."""
+    def member(v: str) -> str:
+        key = v.replace("-", "_")
+        return "one_f_one_b" if key == "1f1b" else key
+
+    return StrEnum(name, {member(v): v for v in values})  # type: ignore[return-value]
 
 
-class Recompute(StrEnum):
-    none = "none"
-    selective = "selective"
-    full = "full"
-
-
-class Precision(StrEnum):
-    bf16 = "bf16"
-    fp16 = "fp16"
-    fp8 = "fp8"
-    fp32 = "fp32"
-
-
-class Optimizer(StrEnum):
-    adamw = "adamw"
-    adam = "adam"
-    sgd = "sgd"
-
-
-class FrameworkName(StrEnum):
-    megatron = "megatron"
-    fsdp = "fsdp"
-    deepspeed = "deepspeed"
-
-
-class LayerName(StrEnum):
-    spec = "spec"
-    curves = "curves"
+Schedule = choice_enum("Schedule", SCHEDULES)
+Recompute = choice_enum("Recompute", RECOMPUTES)
+Precision = choice_enum("Precision", PRECISIONS)
+Optimizer = choice_enum("Optimizer", OPTIMIZERS)
+FrameworkName = choice_enum("FrameworkName", ("megatron", "fsdp", "deepspeed"))
+LayerName = choice_enum("LayerName", ("spec", "curves"))
 
 
 def _val(x: Any) -> Any:
