@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .cost import flops as F
 from .cost import memory as M
 from .cost.comm import collective_time
-from .cost.efficiency import Layer, attention_time, gemm_time, memory_time
+from .cost.efficiency import Layer, attention_time, curves_provenance, gemm_time, memory_time
 from .cost.pipeline import bubble_slots, inflight_microbatches
 from .rules import Framework, get_framework
 from .specs import ClusterSpec, ModelSpec
@@ -74,6 +74,18 @@ def _family_params(family: str, layer: Layer, calibration: dict[str, float] | No
     fams = training_params().get("families", {})
     fp = fams.get(family) or fams.get("default") or {}
     return {**base, **{k: float(v) for k, v in fp.items() if k in base}}
+
+
+def training_params_provenance(family: str, layer: Layer, calibration: dict[str, float] | None = None,
+                               calibration_source: str | None = None) -> str:
+    """Where :func:`_family_params` takes the shared training parameters from, in words."""
+    if calibration:
+        return f"shared training parameters from {calibration_source or 'a caller-supplied calibration'}"
+    if layer == "spec":
+        return "no shared training parameters (spec layer)"
+    fams = training_params().get("families", {})
+    which = f"family '{family}'" if family in fams else f"'default' (no fit for family '{family}')"
+    return f"shared training parameters (catalog/curves/training.yaml, {which})"
 
 
 def _tp_shape(g: F.Gemm, tp: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
@@ -477,8 +489,12 @@ class TrainingEstimate(BaseModel):
 
 def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy | None = None,
                       workload: Workload | None = None, *, framework: str = "megatron", layer: Layer = "curves",
-                      check: bool = True, calibration: dict[str, float] | None = None) -> TrainingEstimate:
-    """Estimate one training step. Raises :class:`~paraplan.errors.InvalidStrategyError` for an illegal strategy."""
+                      check: bool = True, calibration: dict[str, float] | None = None,
+                      calibration_source: str | None = None) -> TrainingEstimate:
+    """Estimate one training step. Raises :class:`~paraplan.errors.InvalidStrategyError` for an illegal strategy.
+
+    ``calibration`` overrides the shared training parameters; ``calibration_source`` names where they came from
+    (e.g. a ``paraplan calibrate`` profile) in the estimate's ``provenance``."""
     workload = workload or Workload()
     fw = get_framework(framework)
     assumptions: list[str] = []
@@ -525,6 +541,8 @@ def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy
         fits=fits, n_micro_batches=int(v["n_micro"]), time_to_train_s=ttt, cost_usd=cost,
         assumptions=assumptions,
         provenance=f"layer={layer}: spec sheet ({cluster.accelerator.source or 'catalog'})"
-        + ("" if layer == "spec" else " + fitted kernel efficiency curves (catalog/curves)"),
+        + ("" if layer == "spec" else " + " + curves_provenance(cluster.accelerator, layer))
+        + ("" if layer == "spec" and not calibration else " + " + training_params_provenance(
+            cluster.accelerator.family, layer, calibration, calibration_source)),
         error_band_pct=band,
     )

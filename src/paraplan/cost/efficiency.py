@@ -23,6 +23,12 @@ Forms (seconds; ``peak`` = ``acc.peak(dtype)``, ``bw`` = ``acc.memory_bw``):
 
 All functions broadcast numpy-style over array arguments (scalars or arrays of matching shapes) and
 never loop over elements. Zero-sized work takes zero time.
+
+Calibrated families: :func:`register_family` adds a family measured on the user's own hardware
+(``paraplan calibrate``, :mod:`paraplan.calibrate.profile`) in the same forms and keys as a family of
+``efficiency.yaml``; an accelerator whose ``family`` names it is priced with those curves, and sections the
+calibration did not measure fall back to its ``base`` family, then to ``default``. :func:`curves_provenance`
+says which of them priced an accelerator.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ BYTES_PER_ELEMENT: dict[str, float] = {
 #: GEMM curve keys to try, in order, for a dtype (fp16 uses the bf16 curves; low precisions fall back to
 #: the bf16 curve *shape*, still normalised by their own peak)
 _GEMM_CHAIN: dict[str, tuple[str, ...]] = {
-    "bf16": ("bf16",), "fp16": ("bf16",), "fp32": ("bf16",), "tf32": ("bf16",), "fp64": ("bf16",),
+    "bf16": ("bf16",), "fp16": ("bf16",), "fp32": ("fp32", "bf16"), "tf32": ("bf16",), "fp64": ("bf16",),
     "fp8": ("fp8", "bf16"), "fp8_block": ("fp8_block", "fp8", "bf16"), "int8": ("fp8", "bf16"),
     "fp6": ("fp8", "bf16"), "fp4": ("fp4", "fp8", "bf16"), "int4": ("fp4", "fp8", "bf16"),
 }
@@ -82,14 +88,78 @@ def load_curves() -> dict[str, Any]:
     return doc
 
 
+#: calibrated families registered at run time: name -> {"curves": family document, "source": str, "base": str}
+_REGISTERED: dict[str, dict[str, Any]] = {}
+
+
 def _families() -> dict[str, Any]:
-    return load_curves()["families"]
+    fams = load_curves()["families"]
+    if not _REGISTERED:
+        return fams
+    return {**fams, **{name: reg["curves"] for name, reg in _REGISTERED.items()}}
+
+
+def _chain(family: str) -> tuple[str, ...]:
+    """Families to look a curve up in: the family, its calibration base (if any), then ``default``."""
+    reg = _REGISTERED.get(family)
+    base = reg.get("base") if reg else None
+    return tuple(dict.fromkeys(f for f in (family, base, "default") if f))
+
+
+def _clear_caches() -> None:
+    for fn in (_gemm_params, _prefill_params, _decode_params, _memory_params, _collective):
+        fn.cache_clear()
+
+
+def register_family(name: str, curves: dict[str, Any], *, source: str, base: str | None = None) -> None:
+    """Price accelerators of family ``name`` with ``curves`` (a family document in the form of
+    ``efficiency.yaml``: ``gemm``, ``attention``, ``memory``, ``collectives``; any subset). Sections it does not
+    hold come from ``base`` (a catalog family), then ``default``. ``source`` names where the curves came from
+    (shown by :func:`curves_provenance`). Registering the same name again replaces it; a catalog family name
+    cannot be replaced."""
+    if name in load_curves()["families"]:
+        raise ValueError(f"family {name!r} is a catalog family; a calibrated family needs its own name")
+    if not isinstance(curves, dict):
+        raise ValueError(f"curves of family {name!r} must be a mapping of sections, not {type(curves).__name__}")
+    unknown = set(curves) - {"gemm", "attention", "memory", "collectives", "status", "systems", "checks"}
+    if unknown:
+        raise ValueError(f"curves of family {name!r}: unknown section(s) {sorted(unknown)}")
+    if base is not None and base not in load_curves()["families"]:
+        base = None  # a base family without catalog curves (e.g. 'cpu') adds nothing beyond 'default'
+    _REGISTERED[name] = {"curves": curves, "source": source, "base": base}
+    _clear_caches()
+
+
+def unregister_family(name: str) -> None:
+    """Forget a family added by :func:`register_family` (no error if it is not registered)."""
+    if _REGISTERED.pop(name, None) is not None:
+        _clear_caches()
+
+
+def registered_family(name: str) -> dict[str, Any] | None:
+    """``{"curves", "source", "base"}`` of a calibrated family, or None."""
+    return _REGISTERED.get(name)
+
+
+def curves_provenance(acc: AcceleratorSpec, layer: Layer = "curves") -> str:
+    """Which efficiency layer prices ``acc``: the textbook constants, the catalog's fitted curves (of its family
+    or the ``default`` entry), or curves calibrated on the user's hardware."""
+    _check_layer(layer)
+    if layer == "spec":
+        return "fixed textbook efficiencies (spec layer)"
+    reg = _REGISTERED.get(acc.family)
+    if reg is not None:
+        fallback = reg["base"] or "default"
+        return f"calibrated kernel curves ({reg['source']}; unmeasured sections from catalog family '{fallback}')"
+    if acc.family in load_curves()["families"]:
+        return f"fitted kernel efficiency curves (catalog/curves, family '{acc.family}')"
+    return f"fitted kernel efficiency curves (catalog/curves 'default': no fit for family '{acc.family}')"
 
 
 def _lookup(family: str, path: tuple[str, ...], keys: tuple[str, ...]) -> dict[str, Any]:
-    """First of ``keys`` under ``path`` in the family, then in ``default``."""
+    """First of ``keys`` under ``path`` in the family (then its calibration base), then in ``default``."""
     fams = _families()
-    for fam in (family, "default"):
+    for fam in _chain(family):
         node: Any = fams.get(fam)
         for p in path:
             node = node.get(p) if isinstance(node, dict) else None
@@ -128,7 +198,8 @@ MEMORY_OPS = ("stream",)
 @cache
 def _memory_params(family: str, op: str | None = None) -> tuple[float, float]:
     fams = _families()
-    c = (fams.get(family) or {}).get("memory") or fams["default"]["memory"]
+    c = next((fams[f]["memory"] for f in _chain(family) if isinstance((fams.get(f) or {}).get("memory"), dict)),
+             fams["default"]["memory"])
     eff = float(c["eff"])
     if op == "stream":
         eff = float((c.get("eff_by_op") or {}).get("add", eff))
@@ -144,8 +215,14 @@ def _collective(family: str, op: str, tier: str) -> tuple[float, float]:
     if tier == "scaleup":
         c = _lookup(family, ("collectives", "scaleup"), (op,))
     elif tier == "scaleout":
-        fam = _families().get(family) or {}
-        c = (fam.get("collectives") or {}).get("scaleout", {}).get(op)
+        fams = _families()
+        c = None
+        for f in _chain(family):  # the family, then its calibration base; others use the shared table
+            if f == "default" and family != "default":
+                break
+            c = ((fams.get(f) or {}).get("collectives") or {}).get("scaleout", {}).get(op)
+            if isinstance(c, dict):
+                break
         if not isinstance(c, dict):
             table = load_curves().get("scaleout") or {}
             c = table.get(op) if isinstance(table.get(op), dict) else table.get("default")
