@@ -1264,6 +1264,14 @@ def version() -> None:
     typer.echo(f"paraplan {__version__}")
 
 
+# the serving (issue 4) and calibration (issue 8) commands live in their own modules
+from .cli_calibrate import register as _register_calibrate  # noqa: E402
+from .cli_serve import register as _register_serve  # noqa: E402
+
+_register_serve(app, plan_app, validate_app)
+_register_calibrate(app, validate_app)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
