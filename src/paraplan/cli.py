@@ -382,6 +382,11 @@ def train(
             "compare with the planner's best on the same accelerators.",
         ),
     ] = False,
+    calibration_file: Annotated[
+        str | None,
+        typer.Option("--calibration", metavar="PROFILE",
+                     help="A profile from `paraplan calibrate` (this machine, or --from-runs) to apply."),
+    ] = None,
 ) -> None:
     """Estimate one training step: time and memory breakdown, throughput, MFU, fit, time and cost to train.
 
@@ -421,7 +426,15 @@ def train(
     from .train import Workload, estimate_training
 
     workload = Workload(seq_len=seq_len, tokens=n_tokens)
-    est = estimate_training(m, c, strategy, workload, framework=framework_, layer=layer_)
+    calibration, calibration_source = None, None
+    if calibration_file is not None:
+        from .calibrate.profile import load_profile
+
+        profile = load_profile(calibration_file)
+        c, calibration = profile.apply(c)
+        calibration_source = profile.describe()
+    est = estimate_training(m, c, strategy, workload, framework=framework_, layer=layer_, calibration=calibration,
+                            calibration_source=calibration_source)
     est = est.model_copy(update={"assumptions": notes + list(est.assumptions)})
     from . import search as S
 
