@@ -92,3 +92,9 @@ def test_speedup_rows_use_the_sources_accepted_tokens(rows) -> None:
     assert res.ape is not None and res.config["tau"] == pytest.approx(4.36)
     res_no = predict_row(eagle2, accepted={})
     assert res_no.ape is None and "accepted tokens" in res_no.skipped
+
+
+def test_fitted_layers_beat_the_spec_sheet() -> None:
+    curves = validate_inference(DATA, categories={"static", "speculative"}).stats()
+    spec = validate_inference(DATA, layer="spec", categories={"static", "speculative"}).stats()
+    assert curves["median_ape"] < spec["median_ape"]

@@ -35,13 +35,21 @@ _LAZY: dict[str, tuple[str, str]] = {
     "UnknownNameError": (".errors", "UnknownNameError"),
     "InvalidStrategyError": (".errors", "InvalidStrategyError"),
     "ConfigError": (".errors", "ConfigError"),
+    "estimate_inference": (".infer", "estimate_inference"),
+    "InferenceConfig": (".infer", "InferenceConfig"),
+    "SpeculativeConfig": (".infer", "SpeculativeConfig"),
+    "simulate_serving": (".sim", "simulate_serving"),
+    "SimConfig": (".sim", "SimConfig"),
+    "make_requests": (".sim", "make_requests"),
+    "validate_inference": (".validate.infer", "validate_inference"),
 }
 
 __all__ = [
     "__version__", "errors", "estimate_training", "evaluate_training", "Workload", "TrainingEstimate",
     "Strategy", "StrategyArrays", "check_strategy", "get_model", "get_accelerator", "get_cluster",
     "load_model", "validate_training", "ModelSpec", "AcceleratorSpec", "ClusterSpec", "ParaplanError",
-    "UnknownNameError", "InvalidStrategyError", "ConfigError",
+    "UnknownNameError", "InvalidStrategyError", "ConfigError", "estimate_inference", "InferenceConfig",
+    "SpeculativeConfig", "simulate_serving", "SimConfig", "make_requests", "validate_inference",
 ]
 
 
@@ -68,7 +76,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .catalog import get_accelerator, get_cluster, get_model
     from .errors import ConfigError, InvalidStrategyError, ParaplanError, UnknownNameError
     from .hf import load_model
+    from .infer import InferenceConfig, SpeculativeConfig, estimate_inference
+    from .sim import SimConfig, make_requests, simulate_serving
     from .specs import AcceleratorSpec, ClusterSpec, ModelSpec
     from .strategy import Strategy, StrategyArrays, check_strategy
     from .train import TrainingEstimate, Workload, estimate_training, evaluate_training
+    from .validate.infer import validate_inference
     from .validate.train import validate_training

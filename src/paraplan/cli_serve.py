@@ -197,6 +197,8 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
         max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Tokens per iteration.")] = 8192,
         chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Sarathi token budget.")] = 512,
         preemption: Annotated[PreemptionName, typer.Option("--preemption")] = PreemptionName.recompute,
+        max_output: Annotated[int | None, typer.Option(
+            "--max-output", min=1, help="Output cap reserved per request by orca (default: the context).")] = None,
         router: Annotated[RouterName, typer.Option("--router")] = RouterName.least_loaded,
         slo_ttft: Annotated[float | None, typer.Option("--slo-ttft", help="TTFT SLO, seconds.")] = None,
         slo_tpot: Annotated[float | None, typer.Option("--slo-tpot", help="TPOT SLO, seconds.")] = None,
@@ -233,7 +235,7 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
         req = make_requests(arrivals, r, n=requests, duration=duration, input_dist=input_dist,
                             output_dist=output_dist, seed=seed, cv=cv)
         sc = SimConfig(scheduler=scheduler.value, replicas=reps, router=router.value, max_batch=max_batch,
-                       max_tokens=max_tokens, chunk_size=chunk_size, preemption=preemption.value,
+                       max_tokens=max_tokens, chunk_size=chunk_size, preemption=preemption.value, max_output=max_output,
                        horizon_s=horizon, trace_iterations=trace_iterations if trace else 0, seed=seed)
         res = simulate_serving(m, c, req, sc, cfg, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot)
         if trace is not None:
