@@ -4,10 +4,10 @@ Order: the spec-sheet entry of this machine (:mod:`paraplan.calibrate.host`); GE
 attention (forward, forward+backward, decode), collectives between ``ranks`` local processes; fits into the
 curve forms (:mod:`paraplan.calibrate.fit`); then *probe steps*: a few small training steps and inference batches of
 the test GPT, configurations that the measured validation grid never uses, from which the shared training and
-inference parameters (compute derate, per-layer, per-step and per-sequence overheads: what kernels measured in
-isolation do not see) are fitted through the unchanged estimators (:mod:`paraplan.calibrate.shared`), with their
-leave-one-out error. The attention derate comes from the attention microbenchmark (training forward+backward
-against the fitted forward curve), not from the probes.
+inference parameters (per-layer, per-step and per-sequence overheads: what kernels measured in isolation do not
+see; a compute derate where it predicts held-out probes better) are fitted through the unchanged estimators
+(:mod:`paraplan.calibrate.shared`), with their leave-one-out error. The attention derate comes from the attention
+microbenchmark (training forward+backward against the fitted forward curve), not from the probes.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .device import (
 )
 from .host import cpu_entry, cuda_entry
 from .profile import FORMAT, Profile, family_name
-from .shared import Row, fit_with_cv
+from .shared import Row, select_fit
 from .steps import InferCase, TrainCase, measure_infer, measure_train, predict_infer, train_step_function
 
 #: Probe configurations (never in the validation grid of paraplan.validate.measured: a test checks it)
@@ -42,6 +42,16 @@ PROBE_TRAIN_QUICK = (TrainCase(128, 1, 64, 1), TrainCase(320, 3, 192, 1, True), 
 PROBE_INFER = (InferCase(192, 2, 1, 96, 9), InferCase(320, 3, 4, 160, 9), InferCase(448, 1, 2, 320, 9),
                InferCase(576, 2, 8, 64, 9), InferCase(896, 2, 1, 256, 9), InferCase(640, 3, 2, 192, 9))
 PROBE_INFER_QUICK = (InferCase(192, 2, 1, 96, 5), InferCase(640, 2, 4, 160, 5))
+
+#: Parameter sets the probes may fit; the one with the lowest leave-one-out error on the probes is kept
+#: (:func:`paraplan.calibrate.shared.select_fit`). The kernels are measured: the overheads are what they do not
+#: see; a compute derate on top is kept only where it predicts held-out probes better.
+TRAIN_CANDIDATES = (("layer_overhead_s", "step_overhead_s"),
+                    ("compute_derate", "layer_overhead_s", "step_overhead_s"))
+INFER_CANDIDATES = (("step_overhead_s", "layer_overhead_s", "seq_overhead_s"),
+                    ("compute_derate", "step_overhead_s", "layer_overhead_s", "seq_overhead_s"))
+NEUTRAL_TRAINING = {"compute_derate": 1.0, "layer_overhead_s": 0.0, "step_overhead_s": 0.0}
+NEUTRAL_INFERENCE = {"compute_derate": 1.0, "step_overhead_s": 0.0, "layer_overhead_s": 0.0, "seq_overhead_s": 0.0}
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -164,10 +174,10 @@ def calibrate(device: str = "cpu", *, quick: bool = False, threads: int | None =
             progress("probe training steps", i + 1, len(train_cases))
         timings["probe training steps"] = round(time.perf_counter() - t, 2)
         fixed = {"attention_derate": attn_bwd["attention_derate"]}
-        names = ("compute_derate", "layer_overhead_s", "step_overhead_s")
-        tfit = fit_with_cv(rows, names, fixed)
-        cal["training"] = {**fixed, **tfit.params}
-        cal["fit"]["training_probes"] = {**tfit.to_json(), "cases": [c.to_json() for c in train_cases]}
+        tfit, tsel = select_fit(rows, TRAIN_CANDIDATES, fixed)
+        cal["training"] = {**NEUTRAL_TRAINING, **fixed, **tfit.params}
+        cal["fit"]["training_probes"] = {**tfit.to_json(), "selection": tsel,
+                                         "cases": [c.to_json() for c in train_cases]}
 
         infer_cases = PROBE_INFER_QUICK if quick else PROBE_INFER
         irows = []
@@ -183,10 +193,10 @@ def calibrate(device: str = "cpu", *, quick: bool = False, threads: int | None =
                              predict=lambda p, ic=ic: float(predict_infer(ic, cluster, calibration=p).tpot_s)))
             progress("probe inference batches", i + 1, len(infer_cases))
         timings["probe inference batches"] = round(time.perf_counter() - t, 2)
-        inames = ("compute_derate", "step_overhead_s", "layer_overhead_s", "seq_overhead_s")
-        ifit = fit_with_cv(irows, inames)
-        cal["inference"] = ifit.params
-        cal["fit"]["inference_probes"] = {**ifit.to_json(), "cases": [c.to_json() for c in infer_cases]}
+        ifit, isel = select_fit(irows, INFER_CANDIDATES)
+        cal["inference"] = {**NEUTRAL_INFERENCE, **ifit.params}
+        cal["fit"]["inference_probes"] = {**ifit.to_json(), "selection": isel,
+                                          "cases": [c.to_json() for c in infer_cases]}
     cal["elapsed_s"] = round(time.perf_counter() - started, 1)
     doc["family"] = entry["family"]
     return doc
