@@ -11,23 +11,17 @@ line ``error: ...`` on stderr with exit code 2, as elsewhere in the CLI.
 
 from __future__ import annotations
 
-import functools
-import json
 import math
-import os
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-from .errors import ParaplanError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,45 +36,10 @@ class Grid(StrEnum):
     quick = "quick"
 
 
-# ===================================================================== plumbing (as in paraplan.cli)
-def _console() -> Console:
-    con = Console(highlight=False)
-    if not con.is_terminal and "COLUMNS" not in os.environ:
-        con = Console(highlight=False, width=120)
-    return con
+# ===================================================================== plumbing
+from .cli_common import _console, _one_line, _write_json, handle_errors  # noqa: E402,F401
 
-
-def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, ValidationError):
-        parts = [f"{'.'.join(str(x) for x in e.get('loc', ()))}: {e.get('msg', '')}" for e in exc.errors()]
-        return f"invalid {exc.title}: " + "; ".join(parts)
-    if isinstance(exc, FileNotFoundError):
-        return f"file not found: {exc.filename or (exc.args[-1] if exc.args else '')}"
-    return " ".join(str(exc).split())
-
-
-def _handle(func: F) -> F:
-    """User errors -> one ``error: ...`` line on stderr and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ParaplanError, ValidationError, FileNotFoundError, IsADirectoryError) as exc:
-            typer.echo(f"error: {_one_line(exc)}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _write_json(obj: Any, dest: str) -> None:
-    text = json.dumps(obj, indent=2, default=str)
-    if dest == "-":
-        typer.echo(text)
-        return
-    path = Path(dest)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
+_handle = handle_errors
 
 
 def _pct(x: float | None) -> str:
@@ -369,10 +328,11 @@ def validate_measured_cmd(
             raise typer.Exit(1)
 
 
-def register(app: typer.Typer, validate_app: typer.Typer) -> None:
+def register(app: typer.Typer, plan_app: typer.Typer | None = None, validate_app: typer.Typer | None = None) -> None:
     """Add ``calibrate`` to ``app`` and ``measured`` to the ``validate`` group."""
     app.command("calibrate")(calibrate_cmd)
-    validate_app.command("measured")(validate_measured_cmd)
+    if validate_app is not None:
+        validate_app.command("measured")(validate_measured_cmd)
 
 
 def main() -> None:
@@ -381,7 +341,7 @@ def main() -> None:
     app = typer.Typer(name="paraplan", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
     val = typer.Typer(help="Compare predictions with measurements.", no_args_is_help=True)
     app.add_typer(val, name="validate")
-    register(app, val)
+    register(app, None, val)
     app()
 
 
