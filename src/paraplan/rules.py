@@ -74,6 +74,8 @@ class Framework(BaseModel):
     attention_kernel: str = "fused"
     attention_slowdown: dict[str, float] = {}  # per accelerator family: time factor against the curves
     overlap: Overlap = Overlap()
+    #: bytes per parameter of the gradient buffer in mixed precision (16-bit grads: 2; fp32 main grads: 4)
+    mixed_grad_bytes: float = 2.0
 
     @property
     def uneven_pp(self) -> bool:

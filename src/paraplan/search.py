@@ -737,7 +737,8 @@ def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: 
                 # the chunk's best (a few spare for folding equivalents) and its Pareto points, made in one go
                 sel = _select_top(score, feas, 2 * top + 4, headroom)
                 pf = feas[_pareto_2d(tps[feas], headroom[feas])]
-                both = np.union1d(sel, pf)
+                # a sorted union of two small index sets (np.union1d would import numpy.ma: 15 ms cold)
+                both = np.fromiter(sorted(set(sel.tolist()) | set(pf.tolist())), dtype=np.int64)
                 made = dict(zip(both.tolist(), _plans(cols, out, score, both, n, gi, base, fixed), strict=True))
                 plans = [made[i] for i in sel.tolist()]
                 best.add(plans)

@@ -308,7 +308,8 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     model_tflops = model_flops_tok * tokens_step / step / n_acc
 
     # ---------------- memory on each stage; report the worst
-    mem = _memory(model, cluster, s, workload, flash, n_micro, tokens, shard_n, tp, pp, dp, cp, ep)
+    mem = _memory(model, cluster, s, workload, flash, n_micro, tokens, shard_n, tp, pp, dp, cp, ep,
+                  fw.mixed_grad_bytes)
 
     out: dict[str, np.ndarray] = {
         "time.gemm": n_micro * t_gemm,
@@ -372,13 +373,16 @@ def _stage_params(model: ModelSpec, pp: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w: Workload, flash: bool,
             n_micro: np.ndarray, tokens: np.ndarray, shard_n: np.ndarray, tp: np.ndarray, pp: np.ndarray,
-            dp: np.ndarray, cp: np.ndarray, ep: np.ndarray) -> dict[str, np.ndarray]:
-    """Memory per rank for the first and last pipeline stage (the two extremes); reports the larger."""
+            dp: np.ndarray, cp: np.ndarray, ep: np.ndarray, mixed_grad_bytes: float = 2.0) -> dict[str, np.ndarray]:
+    """Memory per rank for the first and last pipeline stage (the two extremes); reports the larger.
+
+    ``mixed_grad_bytes``: the framework's gradient-buffer bytes per parameter in mixed precision (Megatron
+    accumulates and reduces fp32 main grads: 4)."""
     h = model.hidden
     p_dense, p_expert = _stage_params(model, pp)
     is32 = s.precision == _FP32
     wb = np.where(is32, 4.0, 2.0)
-    gb = wb
+    gb = np.where(is32, 4.0, mixed_grad_bytes)
     mixed_opt = np.array([M.OPT_BYTES_MIXED[o] for o in OPTIMIZERS])[s.optimizer]
     fp32_opt = np.array([M.OPT_BYTES_FP32[o] for o in OPTIMIZERS])[s.optimizer]
     ob = np.where(is32, fp32_opt, mixed_opt)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from ..infer import (
     workspace_bytes,
 )
 from ..specs import ClusterSpec, ModelSpec
+from .report import RowResultBase, ape_stats
 
 #: metrics that count for the accuracy target (throughput, latency and speedup rows)
 TARGET_METRICS = frozenset({
@@ -93,25 +94,10 @@ VICUNA_68M = ModelSpec(name="vicuna-68m", source="https://huggingface.co/double7
 
 
 @dataclass
-class RowResult:
-    row_id: str
-    model: str = ""
+class RowResult(RowResultBase):
     hardware: str = ""
     engine: str = ""
     category: str = ""
-    metric: str = ""
-    measured: float | None = None
-    predicted: float | None = None
-    ape: float | None = None
-    skipped: str | None = None
-    assumptions: list[str] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"row_id": self.row_id, "model": self.model, "hardware": self.hardware, "engine": self.engine,
-                "category": self.category, "metric": self.metric, "measured": self.measured,
-                "predicted": self.predicted, "ape": self.ape, "skipped": self.skipped,
-                "assumptions": self.assumptions, "config": self.config}
 
 
 @dataclass
@@ -127,23 +113,20 @@ class InferValidationReport:
         return [r for r in self.rows if r.metric in TARGET_METRICS]
 
     def stats(self) -> dict[str, Any]:
-        apes = np.array([r.ape for r in self.predicted], dtype=float)
+        apes = [float(r.ape) for r in self.predicted]  # type: ignore[arg-type]
         tgt = self.target_rows()
-        tgt_apes = np.array([r.ape for r in tgt if r.ape is not None], dtype=float)
+        tgt_apes = [float(r.ape) for r in tgt if r.ape is not None]
         by_cat: dict[str, list[float]] = {}
         for r in self.predicted:
             by_cat.setdefault(r.category, []).append(float(r.ape))  # type: ignore[arg-type]
         return {
             "n_rows": len(self.rows),
-            "n_predicted": int(apes.size),
-            "median_ape": float(np.median(apes)) if apes.size else None,
-            "p90_ape": float(np.percentile(apes, 90)) if apes.size else None,
-            "mean_ape": float(np.mean(apes)) if apes.size else None,
+            "n_predicted": len(apes),
+            **ape_stats(apes),
             "n_target_rows": len(tgt),
-            "n_target_predicted": int(tgt_apes.size),
-            "target_coverage": tgt_apes.size / len(tgt) if tgt else None,
-            "target_median_ape": float(np.median(tgt_apes)) if tgt_apes.size else None,
-            "target_p90_ape": float(np.percentile(tgt_apes, 90)) if tgt_apes.size else None,
+            "n_target_predicted": len(tgt_apes),
+            "target_coverage": len(tgt_apes) / len(tgt) if tgt else None,
+            **{k: v for k, v in ape_stats(tgt_apes, "target_").items() if k != "target_mean_ape"},
             "by_category": {k: {"n": len(v), "median_ape": float(np.median(v)), "p90_ape": float(np.percentile(v, 90))}
                             for k, v in sorted(by_cat.items())},
         }

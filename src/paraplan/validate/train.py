@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,27 +26,14 @@ from ..errors import ParaplanError
 from ..specs import ClusterSpec, ModelSpec, MoEConfig
 from ..strategy import Strategy, StrategyArrays, check_strategy
 from ..train import Workload, estimate_training, evaluate_training
+from .report import RowResultBase, ape_stats
 
 METRICS = ("tokens_per_s_per_gpu", "step_time_s", "tflops_per_gpu", "mfu_pct")
 
 
 @dataclass
-class RowResult:
-    row_id: str
-    model: str = ""
+class RowResult(RowResultBase):
     gpu: str = ""
-    metric: str = ""
-    measured: float | None = None
-    predicted: float | None = None
-    ape: float | None = None
-    skipped: str | None = None
-    assumptions: list[str] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"row_id": self.row_id, "model": self.model, "gpu": self.gpu, "metric": self.metric,
-                "measured": self.measured, "predicted": self.predicted, "ape": self.ape, "skipped": self.skipped,
-                "assumptions": self.assumptions, "config": self.config}
 
 
 @dataclass
@@ -60,15 +47,8 @@ class ValidationReport:
         return [r for r in self.rows if r.ape is not None]
 
     def stats(self) -> dict[str, Any]:
-        apes = np.array([r.ape for r in self.predicted], dtype=float)
-        eligible = len(self.rows)
-        return {
-            "n_rows": eligible,
-            "n_predicted": int(apes.size),
-            "median_ape": float(np.median(apes)) if apes.size else None,
-            "p90_ape": float(np.percentile(apes, 90)) if apes.size else None,
-            "mean_ape": float(np.mean(apes)) if apes.size else None,
-        }
+        apes = [float(r.ape) for r in self.predicted]  # type: ignore[arg-type]
+        return {"n_rows": len(self.rows), "n_predicted": len(apes), **ape_stats(apes)}
 
     def to_json(self) -> dict[str, Any]:
         return {**self.stats(), "dataset": self.dataset, "layer": self.layer,
