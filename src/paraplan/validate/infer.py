@@ -43,7 +43,7 @@ from ..infer import (
     workspace_bytes,
 )
 from ..specs import ClusterSpec, ModelSpec
-from .report import RowResultBase, ape_stats
+from .report import RowResultBase, _int, _num, ape_stats
 
 #: metrics that count for the accuracy target (throughput, latency and speedup rows)
 TARGET_METRICS = frozenset({
@@ -140,16 +140,6 @@ class RowSkip(ParaplanError):
 
 
 # ------------------------------------------------------------------ parsing
-def _num(x: str | None) -> float | None:
-    if x is None:
-        return None
-    m = re.match(r"\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)", x)
-    return float(m.group(1)) if m else None
-
-
-def _int(x: str | None) -> int | None:
-    v = _num(x)
-    return int(v) if v is not None and v == int(v) else None
 
 
 def engine_kind(row: dict[str, str]) -> str:

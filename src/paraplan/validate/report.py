@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,3 +36,17 @@ def ape_stats(apes: list[float] | np.ndarray, prefix: str = "") -> dict[str, flo
         f"{prefix}p90_ape": float(np.percentile(a, 90)) if have else None,
         f"{prefix}mean_ape": float(np.mean(a)) if have else None,
     }
+
+
+# ------------------------------------------------------------------ CSV cell parsing
+def _num(x: str | None) -> float | None:
+    """The leading number of a CSV cell ('312 (dense)' -> 312.0), or None."""
+    if x is None:
+        return None
+    m = re.match(r"\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)", x)
+    return float(m.group(1)) if m else None
+
+
+def _int(x: str | None) -> int | None:
+    v = _num(x)
+    return int(v) if v is not None and v == int(v) else None

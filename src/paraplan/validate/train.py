@@ -26,7 +26,7 @@ from ..errors import ParaplanError
 from ..specs import ClusterSpec, ModelSpec, MoEConfig
 from ..strategy import Strategy, StrategyArrays, check_strategy
 from ..train import Workload, estimate_training, evaluate_training
-from .report import RowResultBase, ape_stats
+from .report import RowResultBase, _int, _num, ape_stats
 
 METRICS = ("tokens_per_s_per_gpu", "step_time_s", "tflops_per_gpu", "mfu_pct")
 
@@ -56,16 +56,6 @@ class ValidationReport:
 
 
 # ------------------------------------------------------------------ parsing helpers
-def _num(x: str | None) -> float | None:
-    if x is None:
-        return None
-    m = re.match(r"\s*([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)", x)
-    return float(m.group(1)) if m else None
-
-
-def _int(x: str | None) -> int | None:
-    v = _num(x)
-    return int(v) if v is not None and v == int(v) else None
 
 
 FFN_KINDS = {"gelu": "gelu", "swiglu": "swiglu", "geglu": "geglu", "squaredrelu": "relu2", "relu2": "relu2",
