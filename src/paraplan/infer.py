@@ -28,6 +28,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .breakdown import MemoryBreakdown, TimeBreakdown
 from .cost import flops as F
 from .cost.comm import collective_time
 from .cost.efficiency import BYTES_PER_ELEMENT, Layer, attention_time, gemm_time, memory_time
@@ -592,20 +593,6 @@ class SpeculativeEstimate(BaseModel):
 
 
 # ===================================================================== results
-class TimeBreakdown(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    components_s: dict[str, float]
-    total_s: float
-
-
-class MemoryBreakdown(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    components_bytes: dict[str, float]
-    total_bytes: float
-    capacity_bytes: float
-    fits: bool
-
-
 class InferenceEstimate(BaseModel):
     """Static batch served by one replica of ``tp * pp`` accelerators, replicated over the cluster.
 

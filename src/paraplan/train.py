@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from .breakdown import MemoryBreakdown, TimeBreakdown
 from .cost import flops as F
 from .cost import memory as M
 from .cost.comm import collective_time
@@ -431,22 +432,6 @@ def _memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w: Worklo
 
 
 # ===================================================================== single-strategy API
-class TimeBreakdown(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    components_s: dict[str, float]
-    total_s: float
-
-
-class MemoryBreakdown(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    components_bytes: dict[str, float]
-    total_bytes: float
-    capacity_bytes: float
-    fits: bool
-    overflow_component: str | None = None
-    overflow_bytes: float = 0.0
-
-
 class TrainingEstimate(BaseModel):
     """Prediction for one strategy. Components add up to ``step_time_s`` and ``memory.total_bytes``."""
 
