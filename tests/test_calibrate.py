@@ -32,7 +32,7 @@ def _app() -> typer.Typer:
     app = typer.Typer()
     val = typer.Typer()
     app.add_typer(val, name="validate")
-    register(app, val)
+    register(app, None, val)
     return app
 
 

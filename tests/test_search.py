@@ -120,7 +120,8 @@ def test_rule_fields_name_everything_a_rule_reads(case) -> None:
     alt = {"tp": 4, "pp": 3, "dp": 16, "cp": 2, "ep": 8, "sp": not s.sp, "vpp": 4, "micro_batch": 5,
            "global_batch": 48, "zero": (s.zero + 1) % 4, "hsdp": not s.hsdp, "optimizer": "sgd",
            "schedule": SCHEDULES[rng.integers(4)], "recompute": RECOMPUTES[rng.integers(3)],
-           "precision": PRECISIONS[rng.integers(4)]}
+           "precision": PRECISIONS[rng.integers(4)], "offload": ("none", "cpu", "nvme")[rng.integers(3)],
+           "offload_params": ("none", "cpu", "nvme")[rng.integers(3)]}
     s2 = s.model_copy(update={field: alt[field]})
     for model_name in ("gpt-3-175b", "mixtral-8x7b"):
         model = catalog.get_model(model_name)

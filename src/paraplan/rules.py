@@ -22,6 +22,7 @@ class Overlap(BaseModel):
     dp_grad: float = 1.0
     dp_param: float = 1.0
     zero3: float = 1.0
+    offload: float = 1.0  # parameter/gradient traffic to host memory or NVMe hidden under forward/backward
 
 
 class Legality(BaseModel):
@@ -59,6 +60,15 @@ class Search(BaseModel):
     max_vpp: int = 16  # largest number of virtual stages per rank the planner tries
 
 
+class Offload(BaseModel):
+    """Where a framework can put model states off the accelerator (``offload:`` in the framework file)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    optimizer: tuple[str, ...] = ()  # tiers for optimizer states (+ gradients from ZeRO-2): cpu, nvme
+    params: tuple[str, ...] = ()  # tiers for the (ZeRO-3 sharded) parameters
+    source: str = ""
+
+
 class Framework(BaseModel):
     """One framework's defaults (``catalog/rules/<name>.yaml``)."""
 
@@ -74,6 +84,7 @@ class Framework(BaseModel):
     attention_kernel: str = "fused"
     attention_slowdown: dict[str, float] = {}  # per accelerator family: time factor against the curves
     overlap: Overlap = Overlap()
+    offload: Offload = Offload()
     #: bytes per parameter of the gradient buffer in mixed precision (16-bit grads: 2; fp32 main grads: 4)
     mixed_grad_bytes: float = 2.0
 

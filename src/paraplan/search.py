@@ -34,6 +34,7 @@ from .errors import ConfigError
 from .rules import Framework, get_framework
 from .specs import ClusterSpec, ModelSpec
 from .strategy import (
+    OFFLOAD_TIERS,
     PRECISIONS,
     RECOMPUTES,
     RULE_FIELDS,
@@ -62,7 +63,8 @@ CHUNK = 8192
 DEFAULT_TOKENS = 1e12
 #: extra knobs ``--allow`` understands besides precisions
 ALLOW_FEATURES: dict[str, str] = {
-    "offload": "optimizer/activation offload to host memory is not modelled by paraplan yet: not searched",
+    "offload": "optimizer states, gradients and ZeRO-3 parameters may live in host memory or on NVMe (the "
+               "framework's offload tiers; ZeRO-Offload / ZeRO-Infinity)",
     "tp-across-nodes": "TP/CP groups may span scale-up domains (tp_in_scaleup_domain not enforced)",
 }
 
@@ -78,6 +80,8 @@ AXES: dict[str, tuple[str, ...]] = {
     "sp": ("sp",),
     "recompute": ("recompute",),
     "precision": ("precision",),
+    "offload": ("offload",),
+    "offload_params": ("offload_params",),
 }
 #: fields fixed for a whole search (not enumerated)
 FIXED_FIELDS = ("global_batch", "optimizer")
@@ -183,8 +187,10 @@ class SearchSpace:
         return math.prod(self.size(a) for a in AXES)
 
 
-def build_space(model: ModelSpec, n: int, fw: Framework, global_batch: int, precisions: Sequence[str]) -> SearchSpace:
-    """The candidate grid for ``n`` accelerators (framework data decides schedules, ZeRO stages, options)."""
+def build_space(model: ModelSpec, n: int, fw: Framework, global_batch: int, precisions: Sequence[str],
+                offload: bool = False) -> SearchSpace:
+    """The candidate grid for ``n`` accelerators (framework data decides schedules, ZeRO stages, options;
+    ``offload``: also the framework's offload tiers for optimizer states and parameters)."""
     srch = fw.search
     ep = [e for e in divisors(n) if model.moe is not None and e <= model.moe.n_experts] \
         if model.moe is not None and srch.expert_parallel else [1]
@@ -199,6 +205,10 @@ def build_space(model: ModelSpec, n: int, fw: Framework, global_batch: int, prec
         "sp": np.array([False, True] if srch.sequence_parallel else [False]),
         "recompute": np.arange(len(RECOMPUTES), dtype=np.int8),
         "precision": np.array([PRECISIONS.index(p) for p in precisions], dtype=np.int8),
+        "offload": np.array([0] + ([OFFLOAD_TIERS.index(t) for t in fw.offload.optimizer] if offload else []),
+                            dtype=np.int8),
+        "offload_params": np.array([0] + ([OFFLOAD_TIERS.index(t) for t in fw.offload.params]
+                                          if offload and 3 in fw.zero_stages else []), dtype=np.int8),
     }
     return SearchSpace(n=n, layout=layouts(n, srch.context_parallel), values=values)
 
@@ -420,6 +430,8 @@ def strategy_label(s: Strategy) -> str:
     parts += [f"mb{s.micro_batch}", f"zero{s.zero}" + ("-hsdp" if s.hsdp else ""), f"rc={s.recompute}"]
     parts += [s.schedule] if s.pp > 1 else []
     parts += [s.precision]
+    parts += [f"offload={s.offload}"] if s.offload != "none" else []
+    parts += [f"offload_params={s.offload_params}"] if s.offload_params != "none" else []
     return " ".join(parts)
 
 
@@ -435,6 +447,8 @@ def short_label(s: Strategy) -> str:
     parts += ["sp"] if s.sp else []
     parts += [f"mb{s.micro_batch}", f"z{s.zero}" + ("h" if s.hsdp else ""), s.recompute[:4]]
     parts += [_SHORT_SCHED[s.schedule]] if s.pp > 1 else []
+    parts += [f"off:{s.offload}"] if s.offload != "none" else []
+    parts += [f"poff:{s.offload_params}"] if s.offload_params != "none" else []
     return " ".join(parts + [s.precision])
 
 
@@ -541,6 +555,11 @@ def resolve_precisions(cluster: ClusterSpec, allow: Iterable[str] = ()) -> tuple
     return precisions, notes, across
 
 
+def allows_offload(allow: Iterable[str] = ()) -> bool:
+    """Whether ``--allow`` asks for the offload tiers to be searched."""
+    return any(a.strip().lower() == "offload" for a in allow)
+
+
 def check_request(global_batch: int, seq_len: int) -> None:
     """Reject absurd inputs with one clear line."""
     if global_batch < 1:
@@ -637,7 +656,8 @@ def _score(objective: str, tokens_per_s: np.ndarray, n: int, price: float) -> np
 
 
 #: strategy fields ``restrict`` accepts, with how to turn a name into a code
-_CODES = {"schedule": SCHEDULES, "recompute": RECOMPUTES, "precision": PRECISIONS}
+_CODES = {"schedule": SCHEDULES, "recompute": RECOMPUTES, "precision": PRECISIONS, "offload": OFFLOAD_TIERS,
+          "offload_params": OFFLOAD_TIERS}
 
 
 def _restrict(space: SearchSpace, restrict: Mapping[str, Sequence[Any]] | None) -> SearchSpace:
@@ -662,7 +682,7 @@ def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: 
            objective: str = "throughput", precisions: Sequence[str] = ("bf16",), optimizer: str = "adamw",
            top: int = 10, layer: str = "curves", tp_across_nodes: bool | None = None,
            restrict: Mapping[str, Sequence[Any]] | None = None, chunk: int = CHUNK,
-           pareto_max: int = 64) -> SearchResult:
+           pareto_max: int = 64, offload: bool = False) -> SearchResult:
     """Search every legal strategy for each accelerator count in ``gpus`` (default: the cluster's own).
 
     Prices them all through :func:`evaluate_training` (chunks of ``chunk`` strategies), keeps the ones that
@@ -671,6 +691,7 @@ def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: 
     the Pareto frontier (tokens/s against memory headroom and accelerator count), the best plan per count,
     the rejection counts per rule and per overflowing memory component, and every feasible score (for
     ranks). ``restrict`` narrows axes (``{"recompute": ["full"], "tp": [8]}``), e.g. to a framework version.
+    ``offload`` adds the framework's offload tiers (host memory, NVMe) for optimizer states and parameters.
     """
     t0 = time.perf_counter()
     if objective not in OBJECTIVES:
@@ -704,7 +725,7 @@ def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: 
     mem_tot = dict.fromkeys(MEMORY_COMPONENTS, 0)
     for gi, n in enumerate(counts):
         cl = scaled_cluster(cluster, n)
-        space = _restrict(build_space(model, n, fw, global_batch, precisions), restrict)
+        space = _restrict(build_space(model, n, fw, global_batch, precisions, offload), restrict)
         en = enumerate_legal(model, cl, space, workload.seq_len, global_batch, fw, optimizer=optimizer,
                              tp_across_nodes=tp_across_nodes)
         res.n_candidates += en.n_candidates
@@ -776,7 +797,7 @@ def scaled_cluster(cluster: ClusterSpec, n: int) -> ClusterSpec:
 class Change:
     """One strategy change and what :func:`evaluate_training` predicts after it."""
 
-    kind: str  # tp, pp, cp, schedule, recompute, zero, micro_batch, sp, precision, accelerators
+    kind: str  # tp, pp, cp, schedule, recompute, zero, micro_batch, sp, precision, offload, accelerators
     label: str
     strategy: Strategy
     n_accelerators: int
@@ -864,6 +885,14 @@ def neighbours(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy, seq_l
             add("micro_batch", f"micro-batch {strategy.micro_batch} -> {mb}", {"micro_batch": mb})
     if strategy.tp > 1 and fw.search.sequence_parallel:
         add("sp", f"sequence parallel {'on -> off' if strategy.sp else 'off -> on'}", {"sp": not strategy.sp})
+    for tier in fw.offload.optimizer:
+        if tier != strategy.offload:
+            add("offload", f"offload optimizer states {strategy.offload} -> {tier}", {"offload": tier})
+    if strategy.zero == 3 or 3 in fw.zero_stages and strategy.dp > 1:
+        for tier in fw.offload.params:
+            if tier != strategy.offload_params:
+                add("offload", f"offload parameters {strategy.offload_params} -> {tier} (ZeRO-3)",
+                    {"offload_params": tier, "zero": 3, "hsdp": strategy.hsdp})
     if strategy.precision != "fp8" and "fp8" in cluster.accelerator.peak_flops:
         add("precision", f"precision {strategy.precision} -> fp8", {"precision": "fp8"})
     if more_accelerators:
@@ -956,7 +985,6 @@ def cheapest_fixes(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy, w
     fits = sorted([c for c in priced if c.fits], key=lambda c: (-c.tokens_per_s / c.n_accelerators, c.n_accelerators))
     out = Fixes(overflow_bytes=max(base["memory_bytes"] - base["memory_capacity_bytes"], 0.0),
                 overflow_component=max(comps, key=lambda c: comps[c]), fixes=fits[:limit])
-    out.notes.append(f"offload: {ALLOW_FEATURES['offload'].split(':')[0]}")
     out.best_plan, out.best_plan_note = nearest_feasible(model, cluster, strategy.global_batch, workload, fw,
                                                          strategy.n_accelerators, [strategy.precision], layer)
     return out
@@ -1014,7 +1042,7 @@ class Explanation:
 
 
 LOSS_NAMES = ("pipeline bubble", "exposed communication", "recompute", "low GEMM/attention efficiency",
-              "memory-bound ops and overheads")
+              "memory-bound ops and overheads", "offload traffic and CPU optimizer")
 
 
 def roofline_losses(values: dict[str, float], model: ModelSpec, cluster: ClusterSpec, strategy: Strategy,
@@ -1030,6 +1058,7 @@ def roofline_losses(values: dict[str, float], model: ModelSpec, cluster: Cluster
         "recompute": t["recompute"],
         "low GEMM/attention efficiency": t["gemm"] + t["attention"] - roof,
         "memory-bound ops and overheads": t["elementwise"] + t["overhead"] + t["optimizer"],
+        "offload traffic and CPU optimizer": t["offload"],
     }
     return roof, losses
 

@@ -210,6 +210,18 @@ class LinkTier(_Frozen):
     latency_s: float = 5e-6
 
 
+class HostSpec(_Frozen):
+    """One node's host side, for offloading model states: CPU memory and NVMe (per node, SI units)."""
+
+    name: str = "generic dual-socket host"
+    memory_bytes: float = 1.0e12  # CPU DRAM per node
+    memory_bw: float = 200e9  # B/s per node (both sockets, achievable streaming)
+    nvme_bytes: float = 15.36e12  # local NVMe per node
+    nvme_bw: float = 12e9  # B/s per node (read; writes assumed the same)
+    source: str = ("generic default (no host data in the catalog for this cluster): 1 TB DDR at 200 GB/s, "
+                   "4x 3.84 TB NVMe at 12 GB/s")
+
+
 class ClusterSpec(_Frozen):
     """Nodes of accelerators joined by a scale-up fabric, nodes joined by a scale-out network."""
 
@@ -222,7 +234,13 @@ class ClusterSpec(_Frozen):
     scaleup: LinkTier
     scaleout: LinkTier
     scaleup_domain: int | None = None  # default: per_node (NVL72: 72 across trays)
+    host: HostSpec | None = None  # CPU memory and NVMe per node (None: HostSpec's generic default)
     notes: str = ""
+
+    @property
+    def host_spec(self) -> HostSpec:
+        """The node's host side (the catalog's, else a documented generic default)."""
+        return self.host or HostSpec()
 
     @property
     def n_accelerators(self) -> int:

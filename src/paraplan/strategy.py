@@ -24,11 +24,14 @@ Schedule = Literal["gpipe", "1f1b", "interleaved", "zero-bubble"]
 Recompute = Literal["none", "selective", "full"]
 Precision = Literal["bf16", "fp16", "fp8", "fp32"]
 Optimizer = Literal["adamw", "adam", "sgd"]
+OffloadTier = Literal["none", "cpu", "nvme"]
 
 SCHEDULES: tuple[str, ...] = ("gpipe", "1f1b", "interleaved", "zero-bubble")
 RECOMPUTES: tuple[str, ...] = ("none", "selective", "full")
 PRECISIONS: tuple[str, ...] = ("bf16", "fp16", "fp8", "fp32")
 OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "sgd")
+#: offload tiers (codes 0, 1, 2 as in :mod:`paraplan.cost.offload`)
+OFFLOAD_TIERS: tuple[str, ...] = ("none", "cpu", "nvme")
 
 
 class Strategy(BaseModel):
@@ -55,6 +58,11 @@ class Strategy(BaseModel):
     recompute: Recompute = "none"
     precision: Precision = "bf16"
     optimizer: Optimizer = "adamw"
+    #: optimizer states (and, from ZeRO-2, gradients) kept in host memory or on NVMe; the optimizer step runs on
+    #: the CPU (ZeRO-Offload / ZeRO-Infinity, Megatron's CPU optimizer offload)
+    offload: OffloadTier = "none"
+    #: ZeRO-3 parameter shards kept in host memory or on NVMe, fetched for each forward/backward (ZeRO-Infinity)
+    offload_params: OffloadTier = "none"
 
     @property
     def n_accelerators(self) -> int:
@@ -87,6 +95,8 @@ class StrategyArrays:
     recompute: np.ndarray  # index into RECOMPUTES
     precision: np.ndarray  # index into PRECISIONS
     optimizer: np.ndarray  # index into OPTIMIZERS
+    offload: np.ndarray  # index into OFFLOAD_TIERS
+    offload_params: np.ndarray  # index into OFFLOAD_TIERS
 
     @classmethod
     def from_strategies(cls, strategies: list[Strategy]) -> StrategyArrays:
@@ -101,6 +111,8 @@ class StrategyArrays:
                 cols[f.name] = np.array([PRECISIONS.index(v) for v in vals], dtype=np.int8)
             elif f.name == "optimizer":
                 cols[f.name] = np.array([OPTIMIZERS.index(v) for v in vals], dtype=np.int8)
+            elif f.name in ("offload", "offload_params"):
+                cols[f.name] = np.array([OFFLOAD_TIERS.index(v) for v in vals], dtype=np.int8)
             elif f.name in ("sp", "hsdp"):
                 cols[f.name] = np.array(vals, dtype=bool)
             else:
@@ -112,7 +124,7 @@ class StrategyArrays:
         """Broadcast scalar or array columns (codes for categorical fields) to one length."""
         defaults = {"tp": 1, "pp": 1, "dp": 1, "cp": 1, "ep": 1, "sp": False, "vpp": 1, "schedule": 1,
                     "micro_batch": 1, "global_batch": 1, "zero": 0, "hsdp": False, "recompute": 0,
-                    "precision": 0, "optimizer": 0}
+                    "precision": 0, "optimizer": 0, "offload": 0, "offload_params": 0}
         merged = {**defaults, **cols}
         arrays = np.broadcast_arrays(*[np.asarray(merged[f.name]) for f in fields(cls)])
         return cls(**{f.name: np.ascontiguousarray(a) for f, a in zip(fields(cls), arrays, strict=True)})
@@ -132,6 +144,8 @@ class StrategyArrays:
             hsdp=bool(g["hsdp"]), recompute=RECOMPUTES[int(g["recompute"])],  # type: ignore[arg-type]
             precision=PRECISIONS[int(g["precision"])],  # type: ignore[arg-type]
             optimizer=OPTIMIZERS[int(g["optimizer"])],  # type: ignore[arg-type]
+            offload=OFFLOAD_TIERS[int(g["offload"])],  # type: ignore[arg-type]
+            offload_params=OFFLOAD_TIERS[int(g["offload_params"])],  # type: ignore[arg-type]
         )
 
 
@@ -153,6 +167,8 @@ RULES: dict[str, str] = {
     "sp_needs_tp": "sequence parallelism needs tp > 1",
     "zero_needs_dp": "ZeRO stage > 0 needs dp > 1",
     "hsdp_needs_sharding": "HSDP (hybrid sharding) needs ZeRO stage >= 2 and dp > 1",
+    "offload_supported": "the framework must support offloading to that tier (its offload: data)",
+    "offload_params_needs_zero3": "offloading parameters needs ZeRO stage 3 (sharded parameters fetched per layer)",
 }
 
 #: The strategy fields each rule reads (the planner prices rule counts on the sub-grid of these fields; a test
@@ -174,6 +190,8 @@ RULE_FIELDS: dict[str, tuple[str, ...]] = {
     "sp_needs_tp": ("sp", "tp"),
     "zero_needs_dp": ("zero", "dp"),
     "hsdp_needs_sharding": ("hsdp", "zero", "dp"),
+    "offload_supported": ("offload", "offload_params"),
+    "offload_params_needs_zero3": ("offload_params", "zero"),
 }
 
 #: rules that need the cluster; reported after the model rules (the more specific complaint comes first)
@@ -182,12 +200,16 @@ RULE_ORDER: tuple[str, ...] = tuple(r for r in RULES if r not in CLUSTER_RULES) 
 
 
 def _rule_impls(model: ModelSpec, cluster: ClusterSpec | None, s: StrategyArrays, seq_len: int,
-                cp_chunks: int) -> dict[str, Callable[[], np.ndarray]]:
+                cp_chunks: int, offload_tiers: tuple[tuple[str, ...], tuple[str, ...]] = (("cpu", "nvme"),
+                                                                                          ("cpu", "nvme")),
+                ) -> dict[str, Callable[[], np.ndarray]]:
     """Each rule's one implementation: a thunk returning the mask of strategies that BREAK it."""
     L = model.n_layers
     heads, kv = model.n_heads, model.kv_heads
     moe = model.moe
     interleaved = SCHEDULES.index("interleaved")
+    ok_opt = np.array([0] + [OFFLOAD_TIERS.index(t) for t in offload_tiers[0]], dtype=np.int8)
+    ok_par = np.array([0] + [OFFLOAD_TIERS.index(t) for t in offload_tiers[1]], dtype=np.int8)
     impl: dict[str, Callable[[], np.ndarray]] = {
         "tp_divides_heads": lambda: heads % s.tp != 0,
         "tp_divides_kv_heads": lambda: (kv % s.tp != 0) & (s.tp % kv != 0),
@@ -203,6 +225,8 @@ def _rule_impls(model: ModelSpec, cluster: ClusterSpec | None, s: StrategyArrays
         "sp_needs_tp": lambda: s.sp & (s.tp == 1),
         "zero_needs_dp": lambda: (s.zero > 0) & (s.dp == 1),
         "hsdp_needs_sharding": lambda: s.hsdp & ((s.zero < 2) | (s.dp == 1)),
+        "offload_supported": lambda: ~np.isin(s.offload, ok_opt) | ~np.isin(s.offload_params, ok_par),
+        "offload_params_needs_zero3": lambda: (s.offload_params > 0) & (s.zero < 3),
     }
     if cluster is not None:
         n, domain = cluster.n_accelerators, max(cluster.domain, 1)
@@ -254,8 +278,30 @@ def legality_masks(model: ModelSpec, cluster: ClusterSpec | None, s: StrategyArr
     enforced, cp_chunks = enforced_rules(model, cluster, framework=framework, uneven_pp=uneven_pp,
                                          tp_across_nodes=tp_across_nodes)
     wanted = set(enforced if rules is None else rules) & set(enforced)
-    impl = _rule_impls(model, cluster, s, seq_len, cp_chunks)
+    tiers: tuple[tuple[str, ...], tuple[str, ...]] = (("cpu", "nvme"), ("cpu", "nvme"))
+    if framework is not None:
+        from .rules import get_framework
+
+        fw = get_framework(framework) if isinstance(framework, str) else framework
+        tiers = (fw.offload.optimizer, fw.offload.params)
+    impl = _rule_impls(model, cluster, s, seq_len, cp_chunks, tiers)
     return {r: impl[r]() for r in enforced if r in wanted}
+
+
+def _fw_name(framework: Any) -> str:
+    if framework is None:
+        return "(any)"
+    return framework if isinstance(framework, str) else framework.name
+
+
+def _fw_tiers(framework: Any, which: int) -> str:
+    if framework is None:
+        return "cpu/nvme"
+    from .rules import get_framework
+
+    fw = get_framework(framework) if isinstance(framework, str) else framework
+    tiers = fw.offload.params if which else fw.offload.optimizer
+    return "/".join(tiers) or "nothing"
 
 
 def check_strategy(model: ModelSpec, cluster: ClusterSpec | None, strategy: Strategy, seq_len: int,
@@ -283,6 +329,10 @@ def check_strategy(model: ModelSpec, cluster: ClusterSpec | None, strategy: Stra
         "sp_needs_tp": "sp=True, tp=1",
         "zero_needs_dp": f"zero={strategy.zero}, dp=1",
         "hsdp_needs_sharding": f"hsdp=True, zero={strategy.zero}, dp={strategy.dp}",
+        "offload_supported": f"offload={strategy.offload}, offload_params={strategy.offload_params}, "
+        f"framework {_fw_name(kw.get('framework'))} offloads optimizer to {_fw_tiers(kw.get('framework'), 0)}, "
+        f"params to {_fw_tiers(kw.get('framework'), 1)}",
+        "offload_params_needs_zero3": f"offload_params={strategy.offload_params}, zero={strategy.zero}",
     }
     broken = [rule for rule, mask in masks.items() if bool(np.asarray(mask).reshape(-1)[0])]
     if broken:

@@ -156,7 +156,7 @@ def _settings(config: SweepConfig) -> dict[str, Any]:
 def run_cell(cell: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, Any]]:
     """One full plan search; rows with the :data:`COLUMNS` (pure: strings and numbers in, out)."""
     from .catalog import get_cluster
-    from .search import resolve_precisions, search
+    from .search import allows_offload, resolve_precisions, search
     from .train import Workload
 
     base = {k: None for k in COLUMNS}
@@ -171,7 +171,7 @@ def run_cell(cell: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, A
         res = search(model, cluster, cell["global_batch"], Workload(seq_len=cell["seq_len"], tokens=settings["tokens"]),
                      framework=settings["framework"], objective=settings["objective"], precisions=precisions,
                      optimizer=settings["optimizer"], top=settings["top"], layer=settings["layer"],
-                     tp_across_nodes=True if across else None)
+                     tp_across_nodes=True if across else None, offload=allows_offload(settings["allow"]))
     except (ParaplanError, ValueError) as exc:
         return [{**base, "rank": None, "feasible": False, "reason": " ".join(str(exc).split()),
                  "elapsed_s": time.perf_counter() - t0}]

@@ -39,7 +39,7 @@ _FP32 = PRECISIONS.index("fp32")
 
 TIME_COMPONENTS = (
     "gemm", "attention", "elementwise", "recompute", "overhead", "tp_comm", "cp_comm", "ep_comm",
-    "pp_comm", "pipeline_bubble", "dp_comm", "optimizer",
+    "pp_comm", "pipeline_bubble", "dp_comm", "optimizer", "offload",
 )
 MEMORY_COMPONENTS = ("weights", "gradients", "optimizer_states", "activations", "zero3_buffers", "overhead")
 
@@ -297,10 +297,16 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     opt_bytes = np.array([OPTIMIZER_BYTES[o] for o in OPTIMIZERS])[s.optimizer]
     t_opt = memory_time(acc, opt_shard * opt_bytes, layer=layer) + fam["step_overhead_s"]
 
-    step = n_micro * t_mb + bubble + dp_exposed + t_opt
+    t_off = _offload_time(model, cluster, s, fw, n_micro, fwd_mb + bwd_c, p_rank, opt_shard, opt_bytes, shard_n,
+                          n_acc_rank := tp * pp * dp * cp)
+    if t_off is not None:  # the optimizer step of offloaded states runs on the CPU (priced in t_off)
+        t_opt = np.where(s.offload > 0, fam["step_overhead_s"], t_opt)
+    else:
+        t_off = np.zeros_like(t_opt)
+    step = n_micro * t_mb + bubble + dp_exposed + t_opt + t_off
 
     # ---------------- throughput and utilisation
-    n_acc = tp * pp * dp * cp
+    n_acc = n_acc_rank
     tokens_step = s.global_batch * seq
     model_flops_tok = F.model_flops_per_token(model, seq)
     hw_flops_tok = model_flops_tok + np.where(s.recompute == 2, model_flops_tok / 3.0 - 2.0 * model.vocab * h, 0.0)
@@ -325,6 +331,7 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
         "time.pipeline_bubble": bubble,
         "time.dp_comm": dp_exposed,
         "time.optimizer": t_opt - fam["step_overhead_s"],
+        "time.offload": t_off,
         "step_time_s": step,
         "n_micro": n_micro,
         "tokens_per_s": tokens_step / step,
@@ -372,6 +379,42 @@ def _stage_params(model: ModelSpec, pp: np.ndarray) -> tuple[np.ndarray, np.ndar
     return layers * per_layer_dense + ends, layers * per_layer_expert
 
 
+def _ranks_per_node(cluster: ClusterSpec, n_acc: np.ndarray) -> np.ndarray:
+    return np.minimum(float(cluster.per_node), n_acc)
+
+
+def _offload_time(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, fw: Framework, n_micro: np.ndarray,
+                  compute_mb: np.ndarray, p_rank: np.ndarray, opt_shard: np.ndarray, opt_bytes: np.ndarray,
+                  shard_n: np.ndarray, n_acc: np.ndarray) -> np.ndarray | None:
+    """Seconds per step that offloading adds (None when no strategy offloads): ZeRO-Offload / ZeRO-Infinity.
+
+    * optimizer offload: each step the rank's reduced gradient shard goes to the host and the updated 16-bit
+      parameters come back over PCIe (exposed: after the backward); the optimizer step runs on the CPU at the
+      node's memory bandwidth (:data:`~paraplan.cost.memory.CPU_OPTIMIZER_BYTES` per parameter, all the node's
+      ranks sharing it); with NVMe the fp32 states are read and written around it;
+    * parameter offload (ZeRO-3): every micro-batch fetches the rank's parameter shard for forward, backward and
+      the recompute forward, hidden under that compute up to the framework's ``overlap.offload``.
+    PCIe and NVMe stages are pipelined (:func:`paraplan.cost.offload.transfer_time`)."""
+    off_o, off_p = s.offload, s.offload_params
+    if not (np.any(off_o) or np.any(off_p)):
+        return None
+    from .cost import offload as O
+
+    host = cluster.host_spec
+    acc = cluster.accelerator
+    per_node = _ranks_per_node(cluster, n_acc)
+    nvme_bw = host.nvme_bw / per_node
+    grad_b = np.where(s.precision == _FP32, 4.0, fw.mixed_grad_bytes)
+    pcie_step = np.where(off_o > 0, (grad_b + 2.0) * opt_shard, 0.0)
+    nvme_step = np.where(off_o == 2, 2.0 * opt_bytes * opt_shard, 0.0)
+    cpu_step = np.where(off_o > 0, per_node * opt_shard * M.CPU_OPTIMIZER_BYTES / host.memory_bw, 0.0)
+    loads = 2.0 + (s.recompute == 2)
+    fetch = np.where(off_p > 0, n_micro * loads * 2.0 * p_rank / shard_n, 0.0)
+    t_fetch = O.transfer_time(fetch, np.where(off_p == 2, fetch, 0.0), acc.pcie_bw, nvme_bw)
+    exposed = O.exposed_time(t_fetch, n_micro * compute_mb, fw.overlap.offload)
+    return exposed + O.transfer_time(pcie_step, nvme_step, acc.pcie_bw, nvme_bw) + cpu_step
+
+
 def _memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w: Workload, flash: bool,
             n_micro: np.ndarray, tokens: np.ndarray, shard_n: np.ndarray, tp: np.ndarray, pp: np.ndarray,
             dp: np.ndarray, cp: np.ndarray, ep: np.ndarray, mixed_grad_bytes: float = 2.0) -> dict[str, np.ndarray]:
@@ -402,6 +445,16 @@ def _memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w: Worklo
     weights = states(wb, 3)
     grads = states(gb, 2)
     opt = states(ob, 1)
+    # offloaded states leave the device: optimizer states (and gradients from ZeRO-2) to s.offload's tier,
+    # ZeRO-3 parameter shards to s.offload_params' (ZeRO-Infinity puts all three on NVMe for a 1T model on one
+    # DGX-2)
+    off_o, off_p = s.offload, s.offload_params
+    g_off = np.where((off_o > 0) & (z >= 2), grads, 0.0)
+    host_b = np.where(off_o == 1, opt + g_off, 0.0) + np.where(off_p == 1, weights, 0.0)
+    nvme_b = np.where(off_o == 2, opt + g_off, 0.0) + np.where(off_p == 2, weights, 0.0)
+    opt = np.where(off_o > 0, 0.0, opt)
+    grads = np.where((off_o > 0) & (z >= 2), 0.0, grads)
+    weights = np.where(off_p > 0, 0.0, weights)
     layer_full = (model.attention_params() + model.dense_ffn_params()) / tp * wb
     z3buf = np.where(z == 3, 2.0 * layer_full, 0.0)
 
@@ -423,10 +476,16 @@ def _memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w: Worklo
     overhead = np.full(act.shape, M.FRAMEWORK_OVERHEAD_BYTES)
     total = weights + grads + opt + act + z3buf + overhead
     cap = cluster.accelerator.memory_bytes
+    host = cluster.host_spec
+    per_node = _ranks_per_node(cluster, tp * pp * dp * cp)
+    host_ok = per_node * host_b <= host.memory_bytes * (1.0 - M.HOST_RESERVE_FRACTION)
+    nvme_ok = per_node * nvme_b <= host.nvme_bytes
     return {
         "mem.weights": weights, "mem.gradients": grads, "mem.optimizer_states": opt, "mem.activations": act,
         "mem.zero3_buffers": z3buf, "mem.overhead": overhead, "memory_bytes": total,
-        "memory_capacity_bytes": np.full(act.shape, cap), "fits": total <= cap,
+        "memory_capacity_bytes": np.full(act.shape, cap), "fits": (total <= cap) & host_ok & nvme_ok,
+        "fits_device": total <= cap, "fits_host": host_ok & nvme_ok,
+        "host_memory_bytes": host_b, "nvme_bytes": nvme_b,
         "mem.activations_first_stage": act_first, "mem.activations_last_stage": act_last,
     }
 
@@ -459,6 +518,9 @@ class TrainingEstimate(BaseModel):
     assumptions: list[str] = []
     provenance: str = ""
     error_band_pct: float | None = None
+    #: per accelerator: model states offloaded to host memory and to NVMe (``strategy.offload*``)
+    host_memory_bytes: float = 0.0
+    nvme_bytes: float = 0.0
 
     def records(self) -> list[dict[str, Any]]:
         """Flat rows (component, kind, value) for pandas."""
@@ -499,6 +561,8 @@ def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy
     cap = v["memory_capacity_bytes"]
     fits = bool(v["fits"])
     over_c = None if fits else max(mems, key=lambda c: mems[c])
+    if not fits and v["fits_device"]:
+        over_c = "host memory / NVMe (offloaded states)"
     flash = fw.flash_attention if workload.flash_attention is None else workload.flash_attention
     assumptions += [
         f"framework '{fw.name}' overlap rules: {fw.overlap.model_dump()}",
@@ -508,6 +572,13 @@ def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy
         "TP/CP/EP groups inside one scale-up domain when they fit; DP across domains is hierarchical",
         "stages balanced by layer count; the last stage also runs the LM head and loss",
     ]
+    if strategy.offload != "none" or strategy.offload_params != "none":
+        h = cluster.host_spec
+        assumptions.append(
+            f"offload: {v['host_memory_bytes'] / 1e9:.1f} GB host memory and {v['nvme_bytes'] / 1e9:.1f} GB NVMe per "
+            f"accelerator; host {h.memory_bytes / 1e9:.0f} GB at {h.memory_bw / 1e9:.0f} GB/s, NVMe "
+            f"{h.nvme_bytes / 1e12:.1f} TB at {h.nvme_bw / 1e9:.0f} GB/s per node ({h.source}); PCIe "
+            f"{cluster.accelerator.pcie_bw / 1e9:.0f} GB/s per accelerator; CPU Adam at the host's memory bandwidth")
     if strategy.grad_accum * strategy.micro_batch * strategy.dp != strategy.global_batch:
         assumptions.append("global batch rounded down to a multiple of micro_batch * dp")
     tp_ = training_params()
@@ -533,5 +604,5 @@ def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy
         + ("" if layer == "spec" else " + " + curves_provenance(cluster.accelerator, layer))
         + ("" if layer == "spec" and not calibration else " + " + training_params_provenance(
             cluster.accelerator.family, layer, calibration, calibration_source)),
-        error_band_pct=band,
+        error_band_pct=band, host_memory_bytes=v["host_memory_bytes"], nvme_bytes=v["nvme_bytes"],
     )

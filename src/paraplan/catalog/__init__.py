@@ -8,7 +8,8 @@ YAML files use human units at the edge (TFLOP/s, GB, GB/s, us); the loaders conv
   :class:`~paraplan.specs.AcceleratorSpec` fields.
 * ``clusters/*.yaml``: node presets: ``accelerator`` (a catalog name), ``per_node``, ``n_nodes``,
   ``scaleup: {name, bw_gbs, latency_us}``, ``scaleout: {name, bw_gbs, latency_us}`` (per accelerator,
-  per direction), optional ``scaleup_domain`` and ``default_for: [accelerator names]``.
+  per direction), optional ``scaleup_domain``, ``default_for: [accelerator names]`` and
+  ``host: {name, memory_gb, memory_bw_gbs, nvme_tb, nvme_gbs, source}`` (per node, for offloading).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import yaml
 
 from ..errors import UnknownNameError
-from ..specs import AcceleratorSpec, ClusterSpec, LinkTier, ModelSpec
+from ..specs import AcceleratorSpec, ClusterSpec, HostSpec, LinkTier, ModelSpec
 
 _GB = 1e9
 
@@ -162,10 +163,24 @@ def _tier(d: dict[str, Any]) -> LinkTier:
     return LinkTier(name=d.get("name", ""), bw=float(d["bw_gbs"]) * _GB, latency_s=float(d.get("latency_us", 5)) * 1e-6)
 
 
+def _host(d: dict[str, Any]) -> HostSpec:
+    base = HostSpec()
+    return HostSpec(
+        name=str(d.get("name", base.name)),
+        memory_bytes=float(d.get("memory_gb", base.memory_bytes / _GB)) * _GB,
+        memory_bw=float(d.get("memory_bw_gbs", base.memory_bw / _GB)) * _GB,
+        nvme_bytes=float(d.get("nvme_tb", base.nvme_bytes / 1e12)) * 1e12,
+        nvme_bw=float(d.get("nvme_gbs", base.nvme_bw / _GB)) * _GB,
+        source=str(d.get("source", "")),
+    )
+
+
 def _cluster_from_yaml(d: dict[str, Any]) -> ClusterSpec:
     d = {k: v for k, v in d.items() if not k.startswith("_")}
     d.pop("default_for", None)
     acc = get_accelerator(d.pop("accelerator"))
+    if d.get("host") is not None:
+        d["host"] = _host(d["host"])
     return ClusterSpec(
         accelerator=acc,
         scaleup=_tier(d.pop("scaleup")),

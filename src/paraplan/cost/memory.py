@@ -38,6 +38,13 @@ OPT_BYTES_FP32 = {"adamw": 8.0, "adam": 8.0, "sgd": 4.0}
 #: CUDA context, NCCL buffers, allocator slack: a documented constant (PyTorch + NCCL typically 1-3 GB).
 FRAMEWORK_OVERHEAD_BYTES = 2.0e9
 
+#: bytes of host memory traffic per parameter of a CPU Adam step (DeepSpeed CPU-Adam, ZeRO-Offload sec. 4.2):
+#: read the fp32 gradient, master weight, momentum and variance (16 B), write the last three (12 B) and the
+#: 16-bit weight copy (2 B); vectorised CPU-Adam runs near the host's memory bandwidth
+CPU_OPTIMIZER_BYTES = 30.0
+#: share of a node's host memory kept for the OS, the data loader and pinned staging buffers
+HOST_RESERVE_FRACTION = 0.1
+
 
 def activation_terms(m: ModelSpec, moe_layer: bool, dropout: bool) -> tuple[float, float, float]:
     """Per-token, per-layer activation bytes: (split by TP, replicated without SP, attention scores per key).
