@@ -25,9 +25,9 @@ from importlib import resources
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from . import _yaml
 from .breakdown import MemoryBreakdown, TimeBreakdown
 from .cost import flops as F
 from .cost.comm import collective_time
@@ -152,7 +152,7 @@ def inference_params() -> dict[str, Any]:
     """Fitted shared parameters per engine kind (``catalog/curves/inference.yaml``); empty if absent."""
     path = resources.files("paraplan.catalog").joinpath("curves/inference.yaml")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return _yaml.load_text(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         return {}
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from functools import cache
 from importlib import resources
 
-import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from . import _yaml
 from .catalog import normalize
 from .errors import UnknownNameError
 
@@ -103,7 +103,7 @@ def _frameworks() -> dict[str, Framework]:
     root = resources.files("paraplan.catalog").joinpath("rules")
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
-            d = yaml.load(entry.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            d = _yaml.load_text(entry.read_text(encoding="utf-8"))
             if not isinstance(d, dict) or "schedules" not in d:
                 continue  # not a framework file (e.g. features.yaml)
             fw = Framework(**{**d, "aliases": tuple(d.get("aliases") or ())})

@@ -13,9 +13,9 @@ from importlib import resources
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import _yaml
 from .breakdown import MemoryBreakdown, TimeBreakdown
 from .cost import flops as F
 from .cost import memory as M
@@ -60,7 +60,7 @@ def training_params() -> dict[str, Any]:
     path = resources.files("paraplan.catalog").joinpath("curves/training.yaml")
     try:
         text = path.read_text(encoding="utf-8")
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+        return _yaml.load_text(text) or {}
     except FileNotFoundError:
         return {}
 

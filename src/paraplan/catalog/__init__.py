@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from .. import _yaml
 from ..errors import UnknownNameError
 from ..specs import AcceleratorSpec, ClusterSpec, HostSpec, LinkTier, ModelSpec
 
@@ -39,7 +40,7 @@ def _read_dir(sub: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if entry.name.endswith((".yaml", ".yml")):
-            data = yaml.safe_load(entry.read_text(encoding="utf-8")) or []
+            data = _yaml.load_text(entry.read_text(encoding="utf-8")) or []
             if isinstance(data, dict):
                 data = data.get("entries", [])
             for item in data:

@@ -38,8 +38,8 @@ from importlib import resources
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 
+from .. import _yaml
 from ..specs import AcceleratorSpec
 
 Layer = Literal["spec", "curves"]
@@ -81,8 +81,7 @@ def load_curves() -> dict[str, Any]:
     """The fitted curves document (``paraplan/catalog/curves/efficiency.yaml``), loaded once."""
     path = resources.files("paraplan.catalog").joinpath("curves", "efficiency.yaml")
     text = path.read_text(encoding="utf-8")
-    # libyaml's parser when available (same constructors as safe_load, ~8x faster start-up)
-    doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    doc = _yaml.load_text(text)  # libyaml + the per-user parsed-document cache
     if not isinstance(doc, dict) or "default" not in doc.get("families", {}):
         raise ValueError("efficiency.yaml: missing 'families.default'")
     return doc
