@@ -164,13 +164,17 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
                                      tree_size=tree_size, head_params=head_params)
         est = estimate_inference(m, c, cfg, batch=batch, input_len=input_len, output_len=output_len,
                                  speculative=spec, layer=layer.value, price_per_hour=price)
+        from .techniques.nanoflow import throughput_bound
+
+        bound = throughput_bound(est, m, c, layer=layer.value)
         if json_out is not None:
             payload = est.model_dump(mode="json")
             payload["summary"] = est.summary()
+            payload["throughput_bound"] = bound
             C._write_json(payload, json_out)
             if json_out == "-":
                 return
-        _print_estimate(C, est)
+        _print_estimate(C, est, bound)
 
     # ================================================================= simulate serve
     @simulate_app.command("serve")
@@ -356,7 +360,7 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
 
 
 # ===================================================================== printing
-def _print_estimate(C: Any, est: Any) -> None:
+def _print_estimate(C: Any, est: Any, bound: dict[str, Any] | None = None) -> None:
     con = C._console()
     cfg = est.config
     grid = Table.grid(padding=(0, 2))
@@ -379,6 +383,12 @@ def _print_estimate(C: Any, est: Any) -> None:
         grid.add_row("Cost", f"${est.cost_per_million_output_tokens:,.3f} per million output tokens "
                      f"(${est.cost_per_million_tokens:,.3f} per million tokens in + out) at "
                      f"${est.price_per_hour:.2f}/h")
+    if bound is not None:
+        frac = bound["fraction_of_bound"]
+        grid.add_row("NanoFlow bound", f"{C.fmt_count(bound['tokens_per_s_per_accelerator_bound'])} tokens/s per "
+                     f"accelerator (achieved {bound['gemm_dtype']} GEMM rate / 2 x active params, input + output "
+                     f"tokens); this plan: {C.fmt_count(bound['plan_tokens_per_s_per_accelerator'])} = "
+                     + ("n/a" if frac is None else f"{100 * frac:.1f}%") + " of it")
     if est.speculative is not None:
         s = est.speculative
         grid.add_row("Speculative", f"{s.method}: {s.mean_accepted:.2f} tokens/step, {s.verified_tokens} verified, "
