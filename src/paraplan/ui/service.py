@@ -217,7 +217,8 @@ def train_plan(req: PlanRequest, timeout_s: float = SEARCH_TIMEOUT_S) -> dict[st
     def run() -> tuple[Any, Any]:
         res = S.search(m, base, req.global_batch, workload, gpus=counts, framework=req.framework,
                        objective=req.objective, precisions=precisions, optimizer=req.optimizer, top=req.top,
-                       layer=req.layer, tp_across_nodes=True if across else None)
+                       layer=req.layer, tp_across_nodes=True if across else None,
+                       offload=S.allows_offload(req.allow))
         res.notes[:0] = notes
         remedy = None
         if not res.top:
