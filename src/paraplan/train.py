@@ -449,12 +449,14 @@ def _memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w: Worklo
     # ZeRO-3 parameter shards to s.offload_params' (ZeRO-Infinity puts all three on NVMe for a 1T model on one
     # DGX-2)
     off_o, off_p = s.offload, s.offload_params
-    g_off = np.where((off_o > 0) & (z >= 2), grads, 0.0)
-    host_b = np.where(off_o == 1, opt + g_off, 0.0) + np.where(off_p == 1, weights, 0.0)
-    nvme_b = np.where(off_o == 2, opt + g_off, 0.0) + np.where(off_p == 2, weights, 0.0)
-    opt = np.where(off_o > 0, 0.0, opt)
-    grads = np.where((off_o > 0) & (z >= 2), 0.0, grads)
-    weights = np.where(off_p > 0, 0.0, weights)
+    offloading = bool(np.any(off_o) or np.any(off_p))
+    if offloading:
+        g_off = np.where((off_o > 0) & (z >= 2), grads, 0.0)
+        host_b = np.where(off_o == 1, opt + g_off, 0.0) + np.where(off_p == 1, weights, 0.0)
+        nvme_b = np.where(off_o == 2, opt + g_off, 0.0) + np.where(off_p == 2, weights, 0.0)
+        opt = np.where(off_o > 0, 0.0, opt)
+        grads = np.where((off_o > 0) & (z >= 2), 0.0, grads)
+        weights = np.where(off_p > 0, 0.0, weights)
     layer_full = (model.attention_params() + model.dense_ffn_params()) / tp * wb
     z3buf = np.where(z == 3, 2.0 * layer_full, 0.0)
 
@@ -476,15 +478,22 @@ def _memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w: Worklo
     overhead = np.full(act.shape, M.FRAMEWORK_OVERHEAD_BYTES)
     total = weights + grads + opt + act + z3buf + overhead
     cap = cluster.accelerator.memory_bytes
-    host = cluster.host_spec
-    per_node = _ranks_per_node(cluster, tp * pp * dp * cp)
-    host_ok = per_node * host_b <= host.memory_bytes * (1.0 - M.HOST_RESERVE_FRACTION)
-    nvme_ok = per_node * nvme_b <= host.nvme_bytes
+    fits_device = total <= cap
+    if offloading:
+        host = cluster.host_spec
+        per_node = _ranks_per_node(cluster, tp * pp * dp * cp)
+        fits_host = (per_node * host_b <= host.memory_bytes * (1.0 - M.HOST_RESERVE_FRACTION)) \
+            & (per_node * nvme_b <= host.nvme_bytes)
+        fits = fits_device & fits_host
+    else:
+        host_b = nvme_b = np.zeros(act.shape)
+        fits_host = np.ones(act.shape, dtype=bool)
+        fits = fits_device
     return {
         "mem.weights": weights, "mem.gradients": grads, "mem.optimizer_states": opt, "mem.activations": act,
         "mem.zero3_buffers": z3buf, "mem.overhead": overhead, "memory_bytes": total,
-        "memory_capacity_bytes": np.full(act.shape, cap), "fits": (total <= cap) & host_ok & nvme_ok,
-        "fits_device": total <= cap, "fits_host": host_ok & nvme_ok,
+        "memory_capacity_bytes": np.full(act.shape, cap), "fits": fits,
+        "fits_device": fits_device, "fits_host": fits_host,
         "host_memory_bytes": host_b, "nvme_bytes": nvme_b,
         "mem.activations_first_stage": act_first, "mem.activations_last_stage": act_last,
     }
