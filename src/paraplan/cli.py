@@ -292,10 +292,37 @@ def train(
         typer.Option("--calibration", metavar="PROFILE",
                      help="A profile from `paraplan calibrate` (this machine, or --from-runs) to apply."),
     ] = None,
+    mtbf_hours: Annotated[
+        float | None,
+        typer.Option("--mtbf-hours", min=0.001, help="With --tokens: mean hours between failures PER ACCELERATOR "
+                     "(the job's MTBF is this / accelerators; default from Llama 3's 16K-GPU run, "
+                     "catalog/rules/resilience.yaml)."),
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None,
+        typer.Option("--checkpoint-every", min=1, help="With --tokens: steps between checkpoints "
+                     "(default: Young/Daly optimum)."),
+    ] = None,
+    storage_gbs: Annotated[
+        float | None,
+        typer.Option("--storage-gbs", min=1e-6, help="With --tokens: checkpoint write bandwidth, GB/s PER "
+                     "ACCELERATOR (the job's share of storage; default 0.122, Llama 3's 2 TB/s over 16K GPUs)."),
+    ] = None,
+    async_checkpoint: Annotated[
+        bool, typer.Option("--async-checkpoint", help="With --tokens: lazy asynchronous checkpoints "
+                           "(DataStates-LLM style) instead of synchronous saves."),
+    ] = False,
+    restart_min: Annotated[
+        float | None,
+        typer.Option("--restart-min", min=0.0, help="With --tokens: minutes from a failure to training again "
+                     "(detection + restart + reload; default 10 + 20)."),
+    ] = None,
 ) -> None:
     """Estimate one training step: time and memory breakdown, throughput, MFU, fit, time and cost to train.
 
-    A plan that does not fit lists the cheapest fixes, ranked by predicted throughput after the fix."""
+    A plan that does not fit lists the cheapest fixes, ranked by predicted throughput after the fix. With --tokens,
+    also the goodput with failures and checkpoints (--mtbf-hours, --checkpoint-every, --storage-gbs,
+    --async-checkpoint, --restart-min)."""
     n_tokens = parse_count(tokens) if tokens is not None else None
     schedule_, recompute_, precision_ = _val(schedule), _val(recompute), _val(precision)
     optimizer_, framework_, layer_ = _val(optimizer), _val(framework), _val(layer)
@@ -345,9 +372,18 @@ def train(
 
     fixes = None if est.fits else S.cheapest_fixes(m, c, strategy, workload, fw, layer=layer_)
     why = S.explain(m, c, strategy, workload, fw, layer=layer_) if explain else None
+    gp = None
+    if n_tokens is not None:
+        from .techniques.resilience import training_goodput
+
+        gp = training_goodput(est, m, n_tokens, mtbf_hours_per_accelerator=mtbf_hours,
+                              checkpoint_every_steps=checkpoint_every, storage_gbs_per_accelerator=storage_gbs,
+                              asynchronous=async_checkpoint, restart_minutes=restart_min)
     if json_out is not None:
         payload = est.model_dump(mode="json")
         payload["summary"] = est.summary()
+        if gp is not None:
+            payload["goodput"] = gp.model_dump(mode="json")
         if fixes is not None:
             payload["fixes"] = fixes.to_json()
         if why is not None:
@@ -355,7 +391,7 @@ def train(
         _write_json(payload, json_out)
         if json_out == "-":
             return
-    print_training(est, m, c)
+    print_training(est, m, c, goodput=gp)
     if fixes is not None:
         print_fixes(fixes, est)
     if why is not None:
@@ -432,7 +468,7 @@ def print_explanation(why: Any, est: TrainingEstimate) -> None:
         con.print("[bold]Planner[/bold]: no feasible strategy on these accelerators is predicted faster.")
 
 
-def print_training(est: TrainingEstimate, model: ModelSpec, cluster: ClusterSpec) -> None:
+def print_training(est: TrainingEstimate, model: ModelSpec, cluster: ClusterSpec, goodput: Any = None) -> None:
     con = _console()
     s = est.strategy
     acc = cluster.accelerator
@@ -531,6 +567,25 @@ def print_training(est: TrainingEstimate, model: ModelSpec, cluster: ClusterSpec
         mt.add_row(k, fmt_gb(v), fmt_pct(v / mem.total_bytes if mem.total_bytes else 0.0))
     mt.caption = f"capacity {fmt_gb(mem.capacity_bytes)} GB: " + ("fits" if est.fits else "does NOT fit")
     con.print(mt)
+
+    if goodput is not None:  # paraplan.techniques.resilience.GoodputEstimate (with --tokens)
+        g = goodput
+        every = (f"every {g.checkpoint_interval_steps} steps" if g.checkpoint_interval_steps else
+                 f"every {fmt_time(g.checkpoint_interval_s)}")
+        gt = Table(title=f"Goodput with failures and checkpoints: {fmt_pct(g.goodput)} "
+                   f"(wall time {fmt_time(g.wall_time_s)}; rows sum to it)", show_footer=True)
+        gt.add_column("component", footer="wall time")
+        gt.add_column("time", justify="right", footer=fmt_time(g.wall_time_s))
+        gt.add_column("% of wall", justify="right", footer="100.0%")
+        for k, v in g.components_s.items():
+            gt.add_row(k.replace("_", " "), fmt_time(v), fmt_pct(v / g.wall_time_s if g.wall_time_s else 0.0))
+        con.print(gt)
+        con.print(f"{g.expected_failures:,.1f} expected failures (job MTBF {fmt_time(g.mtbf_job_s)}, "
+                  f"{fmt_time(g.restart_s)} to restart); checkpoint {fmt_gb(g.checkpoint_bytes or 0.0)} GB "
+                  f"{every} ({'async' if g.asynchronous else 'sync'}, {fmt_time(g.checkpoint_stall_s)} stall "
+                  f"each; overhead {fmt_pct(g.checkpoint_overhead)})", markup=False)
+        for a in g.assumptions:
+            con.print(f"  - {a}", markup=False)
 
     if est.assumptions:
         con.print("[bold]Assumptions[/bold]")
@@ -896,7 +951,8 @@ def _losses_text(plan: Any, model: ModelSpec, cluster: ClusterSpec, seq_len: int
     step = plan.step_time_s
     top = sorted(losses.items(), key=lambda kv: -kv[1])[:2]
     short = {"pipeline bubble": "bubble", "exposed communication": "comm", "recompute": "recomp",
-             "low GEMM/attention efficiency": "gemm", "memory-bound ops and overheads": "membw"}
+             "low GEMM/attention efficiency": "gemm", "memory-bound ops and overheads": "membw",
+             "offload traffic and CPU optimizer": "offload"}
     return " ".join(f"{short[k]} {v / step:.0%}" for k, v in top if v > 0)
 
 
@@ -953,8 +1009,8 @@ def print_plan(res: Any, model: ModelSpec, cluster: ClusterSpec, pareto_rows: in
             t.add_row(*row)
         con.print(t)
         legend = ("strategy: tp, pp/vpp, dp, cp, ep, sp, micro-batch, ZeRO stage (h: HSDP), recompute, schedule "
-                  "(intl: interleaved, zb: zero-bubble), precision; largest losses against the roofline in % of "
-                  "the step")
+                  "(intl: interleaved, zb: zero-bubble), off:/poff: optimizer/parameter offload tier, precision; "
+                  "largest losses against the roofline in % of the step")
         if any(pl.equivalents for pl in res.top):
             legend += "; +k: k more strategies with identical numbers (listed in the JSON)"
         con.print(f"  {legend}", markup=False, style="dim")
@@ -1101,7 +1157,8 @@ def plan_train(
     workload = Workload(seq_len=seq_len, tokens=n_tokens)
     res = S.search(m, base, global_batch, workload, gpus=counts, framework=_val(framework),
                    objective=_val(objective), precisions=precisions, optimizer=_val(optimizer), top=top,
-                   layer=_val(layer), tp_across_nodes=True if across else None)
+                   layer=_val(layer), tp_across_nodes=True if across else None,
+                   offload=S.allows_offload(_parse_allow(allow)))
     res.notes[:0] = notes
     remedy = None
     if not res.top:
