@@ -23,7 +23,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import ConfigError, InvalidStrategyError, ParaplanError
-from .strategy import OPTIMIZERS, PRECISIONS, RECOMPUTES, SCHEDULES
+from .strategy import OFFLOAD_TIERS, OPTIMIZERS, PRECISIONS, RECOMPUTES, SCHEDULES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .specs import AcceleratorSpec, ClusterSpec, ModelSpec
@@ -120,6 +120,7 @@ Schedule = choice_enum("Schedule", SCHEDULES)
 Recompute = choice_enum("Recompute", RECOMPUTES)
 Precision = choice_enum("Precision", PRECISIONS)
 Optimizer = choice_enum("Optimizer", OPTIMIZERS)
+OffloadTier = choice_enum("OffloadTier", OFFLOAD_TIERS)
 FrameworkName = choice_enum("FrameworkName", ("megatron", "fsdp", "deepspeed"))
 LayerName = choice_enum("LayerName", ("spec", "curves"))
 
@@ -148,6 +149,8 @@ def build_strategy(
     precision: str,
     optimizer: str,
     framework: str,
+    offload: str = "none",
+    offload_params: str = "none",
 ) -> tuple[Any, list[str]]:
     """The :class:`~paraplan.strategy.Strategy` the flags describe, plus the defaults it filled in."""
     from .strategy import RULES, Strategy
@@ -198,8 +201,22 @@ def build_strategy(
         recompute=recompute,
         precision=precision,
         optimizer=optimizer,
+        offload=offload,
+        offload_params=offload_params,
     )  # type: ignore[arg-type]
     return strategy, notes
+
+
+def _emit(payload: dict[str, Any], json_out: str | None, html_out: str | None) -> bool:
+    """Write ``payload`` as JSON (``--json``) and as an HTML report (``--html``); True when the JSON went to stdout
+    (then nothing else is printed)."""
+    if json_out is not None:
+        _write_json(payload, json_out)
+    if html_out is not None:
+        from .cli_ui import write_report
+
+        write_report(payload, html=html_out)
+    return json_out == "-"
 
 
 @app.command()
@@ -262,6 +279,15 @@ def train(
         Precision, typer.Option("--precision", help="Training precision (mixed precision for 16/8-bit).")
     ] = Precision.bf16,
     optimizer: Annotated[Optimizer, typer.Option("--optimizer")] = Optimizer.adamw,
+    offload: Annotated[
+        OffloadTier,
+        typer.Option("--offload", help="Optimizer states (and, from ZeRO-2, gradients) in host memory or on NVMe; "
+                     "the optimizer step on the CPU (ZeRO-Offload / ZeRO-Infinity)."),
+    ] = OffloadTier.none,
+    offload_params: Annotated[
+        OffloadTier,
+        typer.Option("--offload-params", help="ZeRO-3 parameter shards in host memory or on NVMe (needs --zero 3)."),
+    ] = OffloadTier.none,
     seq_len: Annotated[
         int, typer.Option("--seq-len", "--seq", min=1, help="Sequence length in tokens.")
     ] = 2048,
@@ -278,6 +304,9 @@ def train(
     ] = LayerName.curves,
     json_out: Annotated[
         str | None, typer.Option("--json", metavar="FILE", help="Write the estimate as JSON ('-' = stdout).")
+    ] = None,
+    html_out: Annotated[
+        str | None, typer.Option("--html", metavar="FILE", help="Write a self-contained HTML report (ui extra).")
     ] = None,
     explain: Annotated[
         bool,
@@ -347,6 +376,8 @@ def train(
         precision=precision_,
         optimizer=optimizer_,
         framework=framework_,
+        offload=_val(offload),
+        offload_params=_val(offload_params),
     )
     from .rules import get_framework
 
@@ -379,7 +410,7 @@ def train(
         gp = training_goodput(est, m, n_tokens, mtbf_hours_per_accelerator=mtbf_hours,
                               checkpoint_every_steps=checkpoint_every, storage_gbs_per_accelerator=storage_gbs,
                               asynchronous=async_checkpoint, restart_minutes=restart_min)
-    if json_out is not None:
+    if json_out is not None or html_out is not None:
         payload = est.model_dump(mode="json")
         payload["summary"] = est.summary()
         if gp is not None:
@@ -388,8 +419,7 @@ def train(
             payload["fixes"] = fixes.to_json()
         if why is not None:
             payload["explain"] = why.to_json()
-        _write_json(payload, json_out)
-        if json_out == "-":
+        if _emit(payload, json_out, html_out):
             return
     print_training(est, m, c, goodput=gp)
     if fixes is not None:
@@ -869,6 +899,9 @@ def validate_train(
     json_out: Annotated[
         str | None, typer.Option("--json", metavar="FILE", help="Write the report as JSON ('-' = stdout).")
     ] = None,
+    html_out: Annotated[
+        str | None, typer.Option("--html", metavar="FILE", help="Write a self-contained HTML report (ui extra).")
+    ] = None,
     layer: Annotated[
         LayerName, typer.Option("--layer", help="Calibration layer to validate.")
     ] = LayerName.curves,
@@ -891,8 +924,8 @@ def validate_train(
     report = validate_training(path, layer=layer)
     stats = report.stats()
     quiet = json_out == "-"
-    if json_out is not None:
-        _write_json(report.to_json(), json_out)
+    if json_out is not None or html_out is not None:
+        _emit(report.to_json(), json_out, html_out)
     if not quiet:
         con = _console()
         t = Table(title=f"validate train: {path} (layer={layer})")
@@ -1136,6 +1169,9 @@ def plan_train(
     json_out: Annotated[
         str | None, typer.Option("--json", metavar="FILE", help="Write the result as JSON ('-' = stdout).")
     ] = None,
+    html_out: Annotated[
+        str | None, typer.Option("--html", metavar="FILE", help="Write a self-contained HTML report (ui extra).")
+    ] = None,
 ) -> None:
     """Search every legal strategy (tp, pp, vpp, dp, cp, ep, sp, micro-batch, ZeRO, recompute, schedule,
     precision), price them all with the cost model of `paraplan train`, rank the ones that fit.
@@ -1164,13 +1200,13 @@ def plan_train(
     if not res.top:
         remedy = S.nearest_feasible(m, base, global_batch, workload, _val(framework), counts[-1], precisions,
                                     _val(layer))
-    if json_out is not None:
+    if json_out is not None or html_out is not None:
         payload = res.to_json()
         if remedy is not None:
             plan, note = remedy
             payload["remedy"] = {"note": note, "plan": None if plan is None else plan.to_json(res.price_per_hour,
                                                                                                 res.tokens)}
-        _write_json(payload, json_out)
+        _emit(payload, json_out, html_out)
     if json_out != "-":
         print_plan(res, m, base)
         if remedy is not None:

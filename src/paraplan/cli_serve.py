@@ -88,6 +88,8 @@ KvFrac = Annotated[float, typer.Option("--kv-fraction", min=0.01, max=1.0,
                                        help="Share of the free memory given to the KV cache.")]
 EngineOpt = Annotated[EngineName, typer.Option("--engine", help="Engine kind (selects fitted shared overheads).")]
 JsonOut = Annotated[str | None, typer.Option("--json", metavar="FILE", help="Write JSON ('-' = stdout).")]
+HtmlOut = Annotated[str | None, typer.Option("--html", metavar="FILE",
+                                             help="Write a self-contained HTML report (ui extra).")]
 
 
 def _icfg(tp: int, pp: int, ep: int, weight_bits: float, act_bits: int, kv_bits: float, group_size: int | None,
@@ -148,6 +150,7 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
         price: Annotated[float | None, typer.Option("--price", help="USD per accelerator-hour.")] = None,
         layer: Annotated[LayerName, typer.Option("--layer", help="spec or curves (fitted).")] = LayerName.curves,
         json_out: JsonOut = None,
+        html_out: HtmlOut = None,
     ) -> None:
         """Estimate serving one static batch: TTFT, TPOT, throughput, memory, cost (and speculative decoding)."""
         from .infer import SpeculativeConfig, estimate_inference
@@ -167,12 +170,11 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
         from .techniques.nanoflow import throughput_bound
 
         bound = throughput_bound(est, m, c, layer=layer.value)
-        if json_out is not None:
+        if json_out is not None or html_out is not None:
             payload = est.model_dump(mode="json")
             payload["summary"] = est.summary()
             payload["throughput_bound"] = bound
-            C._write_json(payload, json_out)
-            if json_out == "-":
+            if C._emit(payload, json_out, html_out):
                 return
         _print_estimate(C, est, bound)
 
@@ -220,6 +222,7 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
         kv_fraction: KvFrac = 0.9,
         engine: EngineOpt = EngineName.default,
         json_out: JsonOut = None,
+        html_out: HtmlOut = None,
     ) -> None:
         """Simulate serving a request stream: latency percentiles, throughput, goodput, KV use, queue length."""
         from .errors import ParaplanError
@@ -244,10 +247,9 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
         res = simulate_serving(m, c, req, sc, cfg, slo_ttft_s=slo_ttft, slo_tpot_s=slo_tpot)
         if trace is not None:
             C._write_json(res.chrome_trace(), str(trace))
-        if json_out is not None:
+        if json_out is not None or html_out is not None:
             payload = res.model_dump(mode="json", exclude={"trace_events"})
-            C._write_json(payload, json_out)
-            if json_out == "-":
+            if C._emit(payload, json_out, html_out):
                 return
         _print_sim(C, res, trace)
 
@@ -274,6 +276,7 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
         kv_bits: KBits = 16.0,
         engine: EngineOpt = EngineName.default,
         json_out: JsonOut = None,
+        html_out: HtmlOut = None,
     ) -> None:
         """Cheapest accelerator, TP and replica count meeting the SLO at a request rate (and each one's capacity)."""
         from .errors import ParaplanError
@@ -291,10 +294,9 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
                             accelerators=accs, tps=tp_list, inference=cfg,
                             sim=SimConfig(scheduler=scheduler.value, max_batch=max_batch), n_requests=requests,
                             input_dist=input_dist, output_dist=output_dist)
-        if json_out is not None:
-            C._write_json(plan.model_dump(mode="json"), json_out)
-            if json_out == "-":
-                return
+        if (json_out is not None or html_out is not None) and C._emit(plan.model_dump(mode="json"), json_out,
+                                                                       html_out):
+            return
         _print_plan(C, plan)
 
     # ================================================================= validate infer
@@ -304,6 +306,7 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
         data: Annotated[Path | None, typer.Option(
             "--data", help="CSV of measurements (default: shared/data/infer-measured.csv).")] = None,
         json_out: JsonOut = None,
+        html_out: HtmlOut = None,
         layer: Annotated[LayerName, typer.Option("--layer", help="Calibration layer.")] = LayerName.curves,
         max_median_ape: Annotated[float | None, typer.Option(
             "--max-median-ape", metavar="X", help="Exit 1 if the median APE exceeds X (fraction).")] = None,
@@ -322,8 +325,8 @@ def register(app: typer.Typer, plan_app: typer.Typer, validate_app: typer.Typer)
             raise FileNotFoundError(2, "No such file or directory", str(path))
         report = validate_inference(path, layer=layer.value)
         stats = report.stats()
-        if json_out is not None:
-            C._write_json(report.to_json(), json_out)
+        if json_out is not None or html_out is not None:
+            C._emit(report.to_json(), json_out, html_out)
         if json_out != "-":
             con = C._console()
             t = Table(title=f"validate infer: {path} (layer={layer.value})")

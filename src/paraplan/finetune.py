@@ -36,7 +36,7 @@ from .cost.efficiency import gemm_time, memory_time
 from .errors import ConfigError
 from .specs import ClusterSpec, ModelSpec
 from .strategy import Strategy
-from .train import OPTIMIZER_BYTES, _family_params, _tp_shape, estimate_training, evaluate_training
+from .train import OPTIMIZER_BYTES, estimate_training, evaluate_training, family_params, tp_gemm_shape
 from .train import Workload as TrainWorkload
 
 Method = Literal["lora", "qlora", "adapter", "full"]
@@ -170,7 +170,7 @@ def _dw_time(model: ModelSpec, cluster: ClusterSpec, tokens: np.ndarray, tp: np.
                 m = tokens / tp * g.tokens_factor * ep
                 count = g.count / ep
             else:
-                n, k = _tp_shape(g, tp)
+                n, k = tp_gemm_shape(g, tp)
                 m = tokens * g.tokens_factor
                 count = float(g.count)
             total = total + frac * count * gemm_time(acc, dtype, n, k, np.maximum(m, 1.0))
@@ -201,7 +201,7 @@ def estimate_finetune(model: ModelSpec, cluster: ClusterSpec, cfg: FinetuneConfi
     tokens = np.array([s.micro_batch * seq_len / s.cp], dtype=float)
     tp_a = np.array([float(s.tp)])
     ep_a = np.array([float(s.ep)])
-    fam = _family_params(acc.family, layer)
+    fam = family_params(acc.family, layer)
     derate = fam["compute_derate"]
     dtype = "fp8" if s.precision == "fp8" else "bf16"
     P = float(model.n_params())

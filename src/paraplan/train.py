@@ -65,7 +65,7 @@ def training_params() -> dict[str, Any]:
         return {}
 
 
-def _family_params(family: str, layer: Layer, calibration: dict[str, float] | None = None) -> dict[str, float]:
+def family_params(family: str, layer: Layer, calibration: dict[str, float] | None = None) -> dict[str, float]:
     """Fitted derate/overheads for ``family``; the spec layer uses none of them; ``calibration`` overrides."""
     base = {"compute_derate": 1.0, "attention_derate": 1.0, "layer_overhead_s": 0.0, "step_overhead_s": 0.0}
     if calibration:
@@ -79,7 +79,7 @@ def _family_params(family: str, layer: Layer, calibration: dict[str, float] | No
 
 def training_params_provenance(family: str, layer: Layer, calibration: dict[str, float] | None = None,
                                calibration_source: str | None = None) -> str:
-    """Where :func:`_family_params` takes the shared training parameters from, in words."""
+    """Where :func:`family_params` takes the shared training parameters from, in words."""
     if calibration:
         return f"shared training parameters from {calibration_source or 'a caller-supplied calibration'}"
     if layer == "spec":
@@ -89,7 +89,8 @@ def training_params_provenance(family: str, layer: Layer, calibration: dict[str,
     return f"shared training parameters (catalog/curves/training.yaml, {which})"
 
 
-def _tp_shape(g: F.Gemm, tp: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
+def tp_gemm_shape(g: F.Gemm, tp: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """(n, k) of a weight GEMM on one tensor-parallel rank: column-split GEMMs divide n, row-split divide k."""
     n: np.ndarray | float = float(g.n)
     k: np.ndarray | float = float(g.k)
     if g.split == "col":
@@ -116,7 +117,7 @@ def _gemms_time(acc, dtype: np.ndarray, gemms: list[F.Gemm], tokens: np.ndarray,
             m = tokens / tp * g.tokens_factor * ep
             count = g.count / ep
         else:
-            n, k = _tp_shape(g, tp)
+            n, k = tp_gemm_shape(g, tp)
             m = tokens * g.tokens_factor
             count = float(g.count)
         m = np.maximum(m, 1.0)
@@ -149,7 +150,7 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     fw = get_framework(framework) if isinstance(framework, str) else framework
     acc = cluster.accelerator
     flash = fw.flash_attention if workload.flash_attention is None else workload.flash_attention
-    fam = _family_params(acc.family, layer, calibration)
+    fam = family_params(acc.family, layer, calibration)
     seq = float(workload.seq_len)
     L = model.n_layers
     h = float(model.hidden)
