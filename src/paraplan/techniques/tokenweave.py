@@ -10,7 +10,8 @@ the other half computes; the all-reduce and the RMSNorm are fused into one kerne
 Per layer and iteration of ``n`` tokens (``G`` GEMMs + attention + other elementwise, ``N`` the two
 residual-add+norms, ``R`` the two all-reduces):
 
-    baseline   = G(n) + N(n) + R_ring(n)                     (stock vLLM: NCCL ring all-reduce, then the norm)
+    baseline   = G(n) + N(n) + R(n)        (R: NCCL ring all-reduce, or the multimem/NVLS all-reduce of the paper's
+                                            artifact baseline, ``baseline_ar="nvls"``; then the norm)
     tokenweave = 2 max(G'(n/2), R_nvls(n/2)) + min(G'(n/2), R_nvls(n/2))   (two halves in a 2-stage pipeline)
 
 with ``G' = G x SMs / (SMs - comm_sms)`` (compute loses the communication SMs) and the GEMMs of each half rounded up
@@ -53,19 +54,24 @@ def _compute(model: str, cluster: str, tp: int, tokens: np.ndarray, seq_len: flo
 
 
 def iteration_times(model: str, tokens: ArrayLike, *, tp: int = 8, cluster: str = "dgx-h100",
-                    seq_len: float = 2048.0, comm_sms: int = 8, sms: int = H100_SMS) -> dict[str, np.ndarray]:
-    """Baseline and TokenWeave time of one prefill iteration of ``tokens`` tokens (array-first)."""
+                    seq_len: float = 2048.0, comm_sms: int = 8, sms: int = H100_SMS,
+                    baseline_ar: str = "ring") -> dict[str, np.ndarray]:
+    """Baseline and TokenWeave time of one prefill iteration of ``tokens`` tokens (array-first). ``baseline_ar``:
+    the baseline's all-reduce, ``ring`` (NCCL) or ``nvls`` (multimem through the switch, unfused with the norm)."""
+    if baseline_ar not in ("ring", "nvls"):
+        raise ValueError(f"baseline_ar must be 'ring' or 'nvls', not {baseline_ar!r}")
     n = np.asarray(tokens, dtype=float)
     full = _compute(model, cluster, tp, n, seq_len)
     half_tokens = np.ceil(n / 2.0 / TILE) * TILE
     half = _compute(model, cluster, tp, half_tokens, seq_len)
-    base = full["compute"] + full["norm"] + full["ring_ar"]
+    base_ar = full["ring_ar"] if baseline_ar == "ring" else full["nvls_ar"]
+    base = full["compute"] + full["norm"] + base_ar
     g = half["compute"] * sms / (sms - comm_sms)
     r = half["nvls_ar"]
     weave = 2.0 * np.maximum(g, r) + np.minimum(g, r)
     # TokenWeave falls back to the plain path when splitting does not pay (small batches)
-    return {"baseline_s": base, "tokenweave_s": np.minimum(weave, base + full["nvls_ar"] - full["ring_ar"]),
-            "comm_share": full["ring_ar"] / base, "compute_s": full["compute"], "ring_ar_s": full["ring_ar"]}
+    return {"baseline_s": base, "tokenweave_s": np.minimum(weave, base + full["nvls_ar"] - base_ar),
+            "comm_share": base_ar / base, "compute_s": full["compute"], "ring_ar_s": full["ring_ar"]}
 
 
 def max_speedup(model: str, token_grid: list[int], **kw: float) -> ClaimValue:
