@@ -106,7 +106,7 @@ def main() -> None:
     res = {
         "machine": info,
         "search_175b_1024_a100": {**CASE_175B, "n_evaluated": n_eval, "n_candidates": warm[0].n_candidates,
-                                  "n_feasible": warm[0].n_feasible,
+                                  "n_feasible": warm[0].n_feasible, "n_timed": warm[0].n_timed,
                                   "warm_strategies_per_s": _stats(rates),
                                   "warm_elapsed_s": _stats([r.elapsed_s for r in warm]),
                                   "first_search_strategies_per_s": _stats(cold_rates),
@@ -118,15 +118,18 @@ def main() -> None:
     }
     s1, s2 = res["search_175b_1024_a100"], res["end_to_end_1t_3072_a100"]
     print(f"\nGPT-3 175B, 1024 A100, global batch 1536: {n_eval:,} legal strategies priced "
-          f"(of {s1['n_candidates']:,} in the grid, {s1['n_feasible']:,} fit)")
+          f"(of {s1['n_candidates']:,} in the grid, {s1['n_feasible']:,} fit; memory priced for all, step time for "
+          f"the {s1['n_timed']:,} that fit)")
     print(f"  search, warm process:     {s1['warm_strategies_per_s']['median'] / 1e6:.2f} M strategies/s "
           f"(min {s1['warm_strategies_per_s']['min'] / 1e6:.2f}, max {s1['warm_strategies_per_s']['max'] / 1e6:.2f}); "
           f"{s1['warm_elapsed_s']['median'] * 1e3:.1f} ms")
     print(f"  search, first in process: {s1['first_search_strategies_per_s']['median'] / 1e6:.2f} M strategies/s; "
           f"{s1['first_search_elapsed_s']['median'] * 1e3:.1f} ms (loads the efficiency curves)")
     print(f"  evaluate_training alone:  {s1['evaluate_training_only_strategies_per_s']['median'] / 1e6:.2f} M "
-          "strategies/s")
-    print(f"  target >= 1.00 M/s: {'met' if s1['warm_strategies_per_s']['median'] >= 1e6 else 'MISSED'} (warm)")
+          "strategies/s (memory AND step time of every legal strategy)")
+    ok_w = s1["warm_strategies_per_s"]["median"] >= 1e6
+    ok_c = s1["first_search_strategies_per_s"]["median"] >= 1e6
+    print(f"  target >= 1.00 M/s: warm {'met' if ok_w else 'MISSED'}, first search {'met' if ok_c else 'MISSED'}")
     print("\nGPT 1T, 3072 A100, global batch 3072, end to end (`paraplan plan train ... --json -`, a new process):")
     print(f"  wall {s2['wall_s']['median']:.2f} s (min {s2['wall_s']['min']:.2f}, max {s2['wall_s']['max']:.2f}); "
           f"search {s2['search_elapsed_s'] * 1e3:.0f} ms for {s2['n_evaluated']:,} strategies; best {s2['best']}")

@@ -365,3 +365,37 @@ def test_explain_losses_add_up_and_the_fix_shrinks_the_largest() -> None:
     assert ex.planner_best is not None and ex.planner_best.tokens_per_s > est.tokens_per_s
     roof, losses = roofline_losses(ex.shrink.values, model, cluster, ex.shrink.strategy, 2048)
     assert losses[ex.largest] == pytest.approx(ex.shrink_loss_s)
+
+
+def test_memory_first_pricing_finds_what_pricing_everything_finds() -> None:
+    """The planner times only the strategies that fit; pricing every legal strategy fully gives the same
+    feasible set, scores and best plan."""
+    from paraplan.rules import get_framework
+    from paraplan.search import build_space, enumerate_legal, search
+    from paraplan.strategy import StrategyArrays
+    from paraplan.train import Workload, evaluate_training
+
+    model, cluster = catalog.get_model("llama-3-70b"), catalog.get_cluster("dgx-h100:64")
+    w = Workload(seq_len=4096)
+    fw = get_framework("megatron")
+    res = search(model, cluster, 256, w, framework=fw, top=3)
+    en = enumerate_legal(model, cluster, build_space(model, 64, fw, 256, ["bf16"]), 4096, 256, fw)
+    scores = []
+    for cols in en.chunks():
+        out = evaluate_training(model, cluster, StrategyArrays.from_columns(**cols, global_batch=256, optimizer=0),
+                                w, fw)
+        scores.append(out["tokens_per_s"][out["fits"]])
+    full = np.sort(np.concatenate(scores))
+    assert res.n_feasible == full.size == res.n_timed and 0 < res.n_feasible < res.n_evaluated
+    assert np.allclose(np.sort(res.feasible_scores), full)
+    assert res.best.tokens_per_s == pytest.approx(full.max())
+
+
+def test_nearest_misses_are_fully_priced() -> None:
+    from paraplan.search import search
+    from paraplan.train import Workload
+
+    res = search(catalog.get_model("gpt-1t"), catalog.get_cluster("dgx-a100:8"), 8, Workload(seq_len=2048), top=1)
+    assert res.n_feasible == 0 and res.closest
+    for p in res.closest:
+        assert np.isfinite(p.step_time_s) and p.tokens_per_s > 0

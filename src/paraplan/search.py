@@ -45,7 +45,7 @@ from .strategy import (
     enforced_rules,
     legality_masks,
 )
-from .train import MEMORY_COMPONENTS, TIME_COMPONENTS, Workload, evaluate_training
+from .train import MEMORY_COMPONENTS, TIME_COMPONENTS, Workload, evaluate_memory, evaluate_training
 
 Objective = Literal["throughput", "cost", "time-to-train"]
 OBJECTIVES: tuple[str, ...] = ("throughput", "cost", "time-to-train")
@@ -475,8 +475,9 @@ class SearchResult:
     price_per_hour: float
     tokens: float | None
     n_candidates: int = 0  # strategies in the grid
-    n_evaluated: int = 0  # legal strategies priced through evaluate_training
+    n_evaluated: int = 0  # legal strategies priced: memory for all (evaluate_memory), time for those that fit
     n_feasible: int = 0  # of those, the ones that fit in memory
+    n_timed: int = 0  # strategies whose step time was priced (evaluate_training): the feasible ones, plus misses
     elapsed_s: float = 0.0
     rejected_by_rule: dict[str, int] = field(default_factory=dict)  # grid strategies breaking each rule
     rejected_by_memory: dict[str, int] = field(default_factory=dict)  # legal, not fitting: largest component
@@ -514,6 +515,7 @@ class SearchResult:
             "seq_len": self.seq_len, "gpus": self.gpus, "precisions": self.precisions,
             "price_per_hour": p, "tokens": t,
             "n_candidates": self.n_candidates, "n_evaluated": self.n_evaluated, "n_feasible": self.n_feasible,
+            "n_timed": self.n_timed,
             "n_illegal": self.n_illegal, "n_not_fitting": self.n_not_fitting, "elapsed_s": self.elapsed_s,
             "strategies_per_s": self.n_evaluated / self.elapsed_s if self.elapsed_s > 0 else None,
             "rejected_by_rule": {r: {"count": c, "rule": RULES[r]} for r, c in self.rejected_by_rule.items()},
@@ -677,6 +679,46 @@ def _restrict(space: SearchSpace, restrict: Mapping[str, Sequence[Any]] | None) 
     return SearchSpace(n=space.n, layout=layout, values=values)
 
 
+def _price_chunk(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, workload: Workload, fw: Framework,
+                 layer: str) -> tuple[dict[str, np.ndarray], int]:
+    """Price a chunk: memory for every strategy (:func:`evaluate_memory`), then time only for the ones that fit
+    (:func:`evaluate_training` on that subset; a strategy over memory is rejected whatever its speed). Rows that
+    do not fit get NaN for the time outputs. Returns the chunk's outputs and how many rows were timed."""
+    mem = evaluate_memory(model, cluster, s, workload, fw)
+    feas = np.flatnonzero(mem["fits"])
+    if feas.size == len(s):
+        return evaluate_training(model, cluster, s, workload, fw, layer=layer), feas.size  # type: ignore[arg-type]
+    out = dict(mem)
+    if feas.size:
+        timed = evaluate_training(model, cluster, s.take(feas), workload, fw, layer=layer)  # type: ignore[arg-type]
+        for k, v in timed.items():
+            if k not in out:
+                col = np.full(len(s), np.nan)
+                col[feas] = v
+                out[k] = col
+    else:
+        for k in _TIME_KEYS:
+            out[k] = np.full(len(s), np.nan)
+    return out, feas.size
+
+
+#: the outputs evaluate_training adds to evaluate_memory's (NaN for strategies that do not fit)
+_TIME_KEYS = tuple(f"time.{c}" for c in TIME_COMPONENTS) + (
+    "step_time_s", "n_micro", "tokens_per_s", "tokens_per_s_per_accelerator", "model_tflops_per_accelerator", "mfu",
+    "mfu_bf16_peak", "hfu", "model_flops_per_token", "n_accelerators", "dp_comm_total", "tp_comm_total")
+
+
+def _time_rows(out: dict[str, np.ndarray], model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
+               workload: Workload, fw: Framework, layer: str, idx: np.ndarray) -> None:
+    """Fill in the time outputs of rows ``idx`` (strategies that do not fit, shown as the nearest misses)."""
+    if idx.size == 0:
+        return
+    timed = evaluate_training(model, cluster, s.take(idx), workload, fw, layer=layer)  # type: ignore[arg-type]
+    for k, v in timed.items():
+        if k in out and np.issubdtype(out[k].dtype, np.floating):
+            out[k][idx] = v
+
+
 def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: Workload, *,
            gpus: Sequence[int] | None = None, framework: str | Framework = "megatron",
            objective: str = "throughput", precisions: Sequence[str] = ("bf16",), optimizer: str = "adamw",
@@ -732,12 +774,14 @@ def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: 
         for r, c in en.rule_counts.items():
             rule_tot[r] = rule_tot.get(r, 0) + c
         n_feas = 0
+        n_timed = 0
         base = 0
         count_best = _Best(1)
         count_front: list[Plan] = []
         for cols in en.chunks(chunk):
             s = StrategyArrays.from_columns(**cols, **fixed)
-            out = evaluate_training(model, cl, s, workload, fw, layer=layer)  # type: ignore[arg-type]
+            out, timed = _price_chunk(model, cl, s, workload, fw, layer)
+            n_timed += timed
             fits = out["fits"]
             tps = out["tokens_per_s"]
             score = _score(objective, tps, n, price)
@@ -753,6 +797,7 @@ def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: 
                     mem_tot[MEMORY_COMPONENTS[ci]] += int(cnt)
                 if not res.n_feasible and not n_feas:  # nothing fits yet: remember the nearest misses
                     near = _select_top(headroom, bad_i, 3)
+                    _time_rows(out, model, cl, s, workload, fw, layer, near)
                     closest.add(_plans(cols, out, headroom, near, n, gi, base, fixed))
             if feas.size:
                 # the chunk's best (a few spare for folding equivalents) and its Pareto points, made in one go
@@ -767,6 +812,7 @@ def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: 
                 count_front = _merge_front(count_front + [made[i] for i in pf.tolist()])
             base += fits.size
         res.n_evaluated += en.n_legal
+        res.n_timed += n_timed
         res.n_feasible += n_feas
         res.count_stats[n] = {"n_candidates": en.n_candidates, "n_evaluated": en.n_legal, "n_feasible": n_feas}
         if count_best.items:

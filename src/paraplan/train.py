@@ -142,6 +142,28 @@ def _gemms_time(acc, dtype: np.ndarray, gemms: list[F.Gemm], tokens: np.ndarray,
     return fwd, bwd
 
 
+def _shard_n(cluster: ClusterSpec, s: StrategyArrays, tp: np.ndarray, dp: np.ndarray, cp: np.ndarray) -> np.ndarray:
+    """Ranks a ZeRO shard spans: the data-parallel group, or (HSDP) its part inside one scale-up domain."""
+    if not bool(np.any(s.hsdp)):
+        return dp
+    return np.where(s.hsdp, np.minimum(dp, np.maximum(cluster.domain // (tp * cp), 1)), dp)
+
+
+def evaluate_memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, workload: Workload,
+                    framework: Framework | str = "megatron") -> dict[str, np.ndarray]:
+    """Memory per accelerator of columns of strategies: the ``mem.*`` components, ``memory_bytes``,
+    ``memory_capacity_bytes`` and ``fits`` exactly as :func:`evaluate_training` reports them (the same code),
+    without pricing time. The planner uses it to time only the strategies that fit."""
+    fw = get_framework(framework) if isinstance(framework, str) else framework
+    flash = fw.flash_attention if workload.flash_attention is None else workload.flash_attention
+    tp, pp, dp, cp, ep = (s.tp.astype(float), s.pp.astype(float), s.dp.astype(float), s.cp.astype(float),
+                          s.ep.astype(float))
+    n_micro = np.maximum(np.floor(s.global_batch / (s.micro_batch * s.dp)), 1.0)
+    tokens = s.micro_batch.astype(float) * float(workload.seq_len) / cp
+    return _memory(model, cluster, s, workload, flash, n_micro, tokens, _shard_n(cluster, s, tp, dp, cp), tp, pp,
+                   dp, cp, ep, fw.mixed_grad_bytes)
+
+
 def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, workload: Workload,
                       framework: Framework | str = "megatron", *, layer: Layer = "curves",
                       calibration: dict[str, float] | None = None) -> dict[str, np.ndarray]:
@@ -270,7 +292,7 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     p_stage_dense, p_stage_expert = _stage_params(model, pp)  # parameters per rank before DP sharding
     p_rank = p_stage_dense / tp + p_stage_expert / ep
     any_hsdp = bool(np.any(s.hsdp))
-    shard_n = np.where(s.hsdp, np.minimum(dp, np.maximum(cluster.domain // (tp * cp), 1)), dp) if any_hsdp else dp
+    shard_n = _shard_n(cluster, s, tp, dp, cp)
     grad_bytes = p_rank * 2.0
     n_dp = dp * cp
     zero = s.zero
