@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from .breakdown import MemoryBreakdown, TimeBreakdown
 from .cost import flops as F
 from .cost import memory as M
 from .cost.comm import collective_time
@@ -36,7 +37,7 @@ from .cost.efficiency import gemm_time, memory_time
 from .errors import ConfigError
 from .specs import ClusterSpec, ModelSpec
 from .strategy import Strategy
-from .train import OPTIMIZER_BYTES, estimate_training, evaluate_training, family_params, tp_gemm_shape
+from .train import OPTIMIZER_BYTES, estimate_training, evaluate_training, family_params, gemm_rank_shape
 from .train import Workload as TrainWorkload
 
 Method = Literal["lora", "qlora", "adapter", "full"]
@@ -108,20 +109,6 @@ def trainable_params(model: ModelSpec, cfg: FinetuneConfig) -> float:
     return float(model.n_layers * sum(cfg.rank * (n + k) for _, n, k in _adapted_shapes(model, cfg.targets)))
 
 
-class TimeBreakdown(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    components_s: dict[str, float]
-    total_s: float
-
-
-class MemoryBreakdown(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    components_bytes: dict[str, float]
-    total_bytes: float
-    capacity_bytes: float
-    fits: bool
-
-
 class FinetuneEstimate(BaseModel):
     """One fine-tuning step. ``time`` components add up to ``step_time_s``; ``memory`` ones to its total."""
 
@@ -165,15 +152,8 @@ def _dw_time(model: ModelSpec, cluster: ClusterSpec, tokens: np.ndarray, tp: np.
         if frac <= 0.0:
             continue
         for g in F.layer_gemms(model, moe):
-            if g.expert:
-                n, k = float(g.n), float(g.k)
-                m = tokens / tp * g.tokens_factor * ep
-                count = g.count / ep
-            else:
-                n, k = tp_gemm_shape(g, tp)
-                m = tokens * g.tokens_factor
-                count = float(g.count)
-            total = total + frac * count * gemm_time(acc, dtype, n, k, np.maximum(m, 1.0))
+            m, n, k, count = gemm_rank_shape(g, tokens, tp, ep)
+            total = total + frac * count * gemm_time(acc, dtype, n, k, m)
     return total
 
 

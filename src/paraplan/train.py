@@ -100,6 +100,19 @@ def tp_gemm_shape(g: F.Gemm, tp: np.ndarray) -> tuple[np.ndarray | float, np.nda
     return n, k
 
 
+def gemm_rank_shape(g: F.Gemm, tokens: np.ndarray, tp: np.ndarray, ep: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | float, np.ndarray | float]:
+    """(m, n, k, count) of one weight GEMM on one rank for ``tokens`` tokens of a micro-batch.
+
+    Experts are not tensor-parallel (expert TP = 1; MoE parallel folding, Liu et al. 2024): each TP rank
+    dispatches its 1/tp of the tokens; each of the E / ep local experts gets tokens / tp * top_k * ep / E of them.
+    Dense GEMMs are split by TP (:func:`tp_gemm_shape`)."""
+    if g.expert:
+        return np.maximum(tokens / tp * g.tokens_factor * ep, 1.0), float(g.n), float(g.k), g.count / ep
+    n, k = tp_gemm_shape(g, tp)
+    return np.maximum(tokens * g.tokens_factor, 1.0), n, k, float(g.count)
+
+
 def _gemms_time(acc, dtype: np.ndarray, gemms: list[F.Gemm], tokens: np.ndarray, tp: np.ndarray,
                 ep: np.ndarray, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     """Forward and backward time of a list of GEMMs on one rank for ``tokens`` tokens."""
@@ -109,18 +122,7 @@ def _gemms_time(acc, dtype: np.ndarray, gemms: list[F.Gemm], tokens: np.ndarray,
     any8 = bool(np.any(is_fp8))
     all8 = any8 and bool(np.all(is_fp8))
     for g in gemms:
-        if g.expert:
-            # experts are not tensor-parallel (expert TP = 1; MoE parallel folding, Liu et al. 2024): each
-            # TP rank dispatches its 1/tp of the tokens; each of the E / ep local experts gets
-            # tokens / tp * top_k * ep / E of them
-            n, k = float(g.n), float(g.k)
-            m = tokens / tp * g.tokens_factor * ep
-            count = g.count / ep
-        else:
-            n, k = tp_gemm_shape(g, tp)
-            m = tokens * g.tokens_factor
-            count = float(g.count)
-        m = np.maximum(m, 1.0)
+        m, n, k, count = gemm_rank_shape(g, tokens, tp, ep)
         for fp8 in (False, True):
             if fp8:
                 if not any8 or g.name == "router":
