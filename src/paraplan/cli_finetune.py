@@ -26,8 +26,9 @@ def finetune_cmd(
     rank: Annotated[int, typer.Option("--rank", "-r", min=1, help="LoRA rank.")] = 8,
     targets: Annotated[str, typer.Option("--targets", help="LoRA targets: q,k,v,o,qkv,up,gate,down or all.")]
     = "q,v",
-    base_bits: Annotated[float, typer.Option("--base-bits", help="Bits of the frozen base weights (16, 8, 4; "
-                                             "qlora defaults to 4).")] = 0.0,
+    base_bits: Annotated[float | None, typer.Option("--base-bits", min=1.0, max=32.0,
+                                                    help="Bits of the frozen base weights (16, 8, 4; qlora defaults "
+                                                    "to 4).")] = None,
     adapter_size: Annotated[int, typer.Option("--adapter-size", min=1, help="Bottleneck of adapters.")] = 64,
     gpus: Annotated[int | None, typer.Option("--gpus", "-n", min=1, help="Rescale the cluster.")] = None,
     tp: Annotated[int, typer.Option("--tp", min=1)] = 1,
@@ -54,7 +55,7 @@ def finetune_cmd(
     dp = n // (tp * pp)
     gb = global_batch or dp * micro_batch
     meth = method.value
-    bits = base_bits or (4.0 if meth == "qlora" else 16.0)
+    bits = base_bits if base_bits is not None else (4.0 if meth == "qlora" else 16.0)
     cfg = FinetuneConfig(method=meth, rank=rank, targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
                          base_bits=bits, adapter_size=adapter_size)
     st = Strategy(tp=tp, pp=pp, dp=dp, micro_batch=micro_batch, global_batch=gb, recompute=recompute)  # type: ignore
