@@ -281,3 +281,13 @@ def test_serving_estimate_runs(name):
     assert est.fits
     assert 0 < est.ttft_s < est.e2e_s and math.isfinite(est.e2e_s)
     assert est.tpot_s > 0 and est.output_tokens_per_s > 0
+
+
+@pytest.mark.parametrize("text,preset,acc", [
+    ("8x A100-SXM4-40GB (AWS p4d)", "aws-p4d", "a100-sxm-40gb"),
+    ("8x H100 (GCP a3-mega)", "gcp-a3-mega", "h100-sxm"),
+    ("H100 (AWS p4d)", "dgx-h100", "h100-sxm"),  # the bracketed system disagrees with the chip: the chip wins
+])
+def test_a_system_named_in_brackets_is_the_preset_when_it_agrees(text: str, preset: str, acc: str) -> None:
+    c = catalog.resolve_cluster(text, 16)
+    assert (c.name, c.accelerator.name, c.n_accelerators) == (preset, acc, 16)

@@ -257,6 +257,22 @@ def get_cluster(spec: str, n_accelerators: int | None = None) -> ClusterSpec:
     return cluster
 
 
+def _resolve_bare(text: str) -> ClusterSpec:
+    """:func:`resolve_cluster` without the bracketed-system step (no recursion into it)."""
+    try:
+        return get_cluster(text)
+    except UnknownNameError as first:
+        error = first
+    key = normalize(text)
+    best: tuple[int, AcceleratorSpec] | None = None
+    for alias, acc in _accelerators().by_key.items():
+        if len(alias) >= 4 and alias in key and (best is None or len(alias) > best[0]):
+            best = (len(alias), acc)
+    if best is None:
+        raise error
+    return get_cluster(best[1].name)
+
+
 def resolve_cluster(text: str, n_accelerators: int | None = None) -> ClusterSpec:
     """Like :func:`get_cluster`, but for free-text hardware names as published tables write them
     ("H100 80GB SXM (DGX-H100)", "8x AMD MI300X, RoCE"): the exact name or alias first, then the text without
@@ -266,6 +282,20 @@ def resolve_cluster(text: str, n_accelerators: int | None = None) -> ClusterSpec
     except UnknownNameError as first:
         error = first
     bare = re.sub(r"\([^)]*\)", " ", text).strip()
+    # a system named in brackets ("8x A100-SXM4-40GB (AWS p4d)") is the node preset, when its accelerator agrees
+    # with the text outside the brackets
+    idx, _ = _clusters()
+    for part in re.findall(r"\(([^)]*)\)", text):
+        for piece in re.split(r"[,;]", part):
+            c = idx.by_key.get(normalize(re.sub(r"^\s*(AWS|GCP|Google Cloud|Azure)\s+", "", piece, flags=re.I)))
+            if c is None:
+                continue
+            try:
+                agrees = _resolve_bare(re.sub(r"^\s*\d+\s*[x×]\s+", "", bare)).accelerator.name == c.accelerator.name
+            except UnknownNameError:
+                agrees = True  # nothing outside the brackets names an accelerator
+            if agrees:
+                return c if n_accelerators in (None, c.n_accelerators) else c.with_accelerators(n_accelerators)
     if bare and bare != text:
         try:
             return get_cluster(bare, n_accelerators)
