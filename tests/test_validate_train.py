@@ -91,3 +91,12 @@ def test_free_text_hardware_resolves() -> None:
     assert resolve_cluster("H200 141GB SXM (HGX, 3.2Tbps IB)", 16).accelerator.name == "h200-sxm"
     assert resolve_cluster("AMD MI300X (8 per node)", 8).accelerator.family == "cdna3"
     assert resolve_cluster("A100 80GB (DGX A100, Selene)", 64).name == "dgx-a100"
+
+
+def test_a_multi_node_run_without_tp_and_pp_gets_the_guideline_layout(rows) -> None:
+    """Row 29 (MT-NLG 530B on 2240 A100s) states neither tp nor pp: TP up to the node, then the fewest pipeline
+    stages that fit (Narayanan et al. 2021 sec. 3.3), which is the layout MT-NLG used (tp 8, pp 35)."""
+    res = predict_row(rows["29"])
+    assert res.ape is not None, res.skipped
+    assert any("tensor parallelism up to the node" in a for a in res.assumptions)
+    assert res.config["tp"] == 8 and res.config["pp"] == 35 and res.ape <= 0.10

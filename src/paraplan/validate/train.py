@@ -225,15 +225,18 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
     tp = _int(row.get("tp"))
     pp = _int(row.get("pp"))
     cp = _int(row.get("cp")) or 1
+    layout_guessed = False
     if tp is None or pp is None:
         sharded_dp = parse_zero(row.get("zero_fsdp", ""))[0] == 3
         if tp is None and pp is None and n > cluster.domain and not sharded_dp:
-            raise ParaplanError("tp and pp not given for a multi-node run")
-        tp = tp or 1
-        pp = pp or 1
-        a.append(f"tp={tp}, pp={pp} (not given)")
+            layout_guessed = True  # filled below, once the workload is known
+            tp = pp = 1
+        else:
+            tp = tp or 1
+            pp = pp or 1
+            a.append(f"tp={tp}, pp={pp} (not given)")
     dp = _int(row.get("dp")) or max(n // (tp * pp * cp), 1)
-    if not _int(row.get("dp")):
+    if not _int(row.get("dp")) and not layout_guessed:
         a.append(f"dp={dp} from gpu_count / (tp*pp*cp)")
     ep = _int(row.get("ep")) or 1
     vpp = _int(row.get("vpp")) or 1
@@ -249,7 +252,7 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
     else:
         # sequence parallelism moves the same bytes as plain TP and saves memory and elementwise work, so a
         # tuned run with tp > 1 uses it (NeMo/Megatron-Bridge recipes turn it on with TP)
-        sp = tp > 1
+        sp = tp > 1 or layout_guessed
         if tp > 1:
             a.append("sequence parallel on (not given; it dominates plain TP)")
     mb = _int(row.get("micro_batch"))
@@ -260,7 +263,8 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
     if gb is None:
         ga = _int(row.get("grad_accum")) or 1
         gb = mb * dp * ga
-        a.append(f"global batch {gb} from micro_batch*dp*grad_accum")
+        a.append(f"global batch {gb} from micro_batch*dp*grad_accum" if not layout_guessed else
+                 f"global batch {gb} = gpu_count*micro_batch*grad_accum (not given)")
     rec = parse_recompute(row.get("recompute", ""))
     zero_txt = row.get("zero_fsdp", "").strip()
     zero, fw = parse_zero(zero_txt)
@@ -283,6 +287,9 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
         flash = False
         a.append(f"unfused attention (source from {year}, before flash attention in frameworks)")
     workload = Workload(seq_len=seq, dropout=dropout, flash_attention=flash)
+    if layout_guessed:
+        base = _guess_layout(model, cluster, base, workload, fw, _int(row.get("dp")), sp, a)
+        dp = base.dp
     if zero == 3 and dp > 1 and ("hybrid" in zero_txt.lower() or "hsdp" in zero_txt.lower()):
         base = base.model_copy(update={"hsdp": True})
     strategy = base
@@ -299,6 +306,40 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
         if not zero_txt and dp > 1:
             a.append(f"ZeRO stage {strategy.zero} (not given: lowest stage that fits memory)")
     return model, cluster, strategy, workload, fw, a
+
+
+def _guess_layout(model: ModelSpec, cluster: ClusterSpec, base: Strategy, w: Workload, fw: str, dp_given: int | None,
+                  sp_rule: bool, a: list[str]) -> Strategy:
+    """tp and pp for a multi-node run that does not state them: Narayanan et al. 2021's guideline (sec. 3.3: tensor
+    parallelism up to the GPUs of a node, then pipeline stages, data parallelism for the rest), the least
+    model-parallel size whose plan fits memory (with full recompute, the usual setting of large runs)."""
+    n = cluster.n_accelerators
+    gb = base.global_batch
+    base_sp = sp_rule  # the row's sequence-parallel rule for tp > 1 (base itself has tp = 1)
+    tps = [t for t in (1, 2, 4, 8, 16) if t <= cluster.domain and model.n_heads % t == 0
+           and (model.kv_heads % t == 0 or t % model.kv_heads == 0)]
+    cands: list[Strategy] = []
+    for t in tps:
+        for p in range(1, model.n_layers + 1):
+            if model.n_layers % p or n % (t * p) or (t < tps[-1] and p > 1):
+                continue
+            d = n // (t * p)
+            if dp_given and d != dp_given:
+                continue
+            mb = min(base.micro_batch, max(gb // d, 1))
+            if gb % (mb * d):
+                continue
+            cands.append(base.model_copy(update={"tp": t, "pp": p, "dp": d, "micro_batch": mb,
+                                                 "sp": t > 1 and base_sp,
+                                                 "recompute": base.recompute if base.recompute != "none" else "full",
+                                                 "zero": base.zero if d > 1 else 0}))
+    if not cands:
+        raise ParaplanError("tp and pp not given for a multi-node run, and no layout divides it")
+    fits = evaluate_training(model, cluster, StrategyArrays.from_strategies(cands), w, fw)["fits"]
+    pick = cands[int(np.argmax(fits))] if np.any(fits) else cands[-1]
+    a.append(f"tp={pick.tp}, pp={pick.pp}, dp={pick.dp} (not given: tensor parallelism up to the node, then the "
+             "fewest pipeline stages that fit memory, Narayanan et al. 2021 sec. 3.3)")
+    return pick
 
 
 def convention_flops_per_step(row: dict[str, str], model: ModelSpec, strategy: Strategy, seq: int) -> float:
