@@ -257,20 +257,25 @@ def get_cluster(spec: str, n_accelerators: int | None = None) -> ClusterSpec:
     return cluster
 
 
-def _resolve_bare(text: str) -> ClusterSpec:
-    """:func:`resolve_cluster` without the bracketed-system step (no recursion into it)."""
-    try:
-        return get_cluster(text)
-    except UnknownNameError as first:
-        error = first
+def _accelerator_in_text(text: str) -> AcceleratorSpec | None:
+    """The catalog accelerator whose longest alias (4+ characters) the text contains, if any."""
     key = normalize(text)
     best: tuple[int, AcceleratorSpec] | None = None
     for alias, acc in _accelerators().by_key.items():
         if len(alias) >= 4 and alias in key and (best is None or len(alias) > best[0]):
             best = (len(alias), acc)
-    if best is None:
-        raise error
-    return get_cluster(best[1].name)
+    return None if best is None else best[1]
+
+
+def _resolve_bare(text: str) -> ClusterSpec:
+    """:func:`resolve_cluster` without the bracketed-system step (no recursion into it)."""
+    try:
+        return get_cluster(text)
+    except UnknownNameError as error:
+        acc = _accelerator_in_text(text)
+        if acc is None:
+            raise error from None
+        return get_cluster(acc.name)
 
 
 def resolve_cluster(text: str, n_accelerators: int | None = None) -> ClusterSpec:
@@ -301,11 +306,7 @@ def resolve_cluster(text: str, n_accelerators: int | None = None) -> ClusterSpec
             return get_cluster(bare, n_accelerators)
         except UnknownNameError:
             pass
-    key = normalize(text)
-    best: tuple[int, AcceleratorSpec] | None = None
-    for alias, acc in _accelerators().by_key.items():
-        if len(alias) >= 4 and alias in key and (best is None or len(alias) > best[0]):
-            best = (len(alias), acc)
-    if best is None:
+    acc = _accelerator_in_text(text)
+    if acc is None:
         raise error
-    return get_cluster(best[1].name, n_accelerators)
+    return get_cluster(acc.name, n_accelerators)
