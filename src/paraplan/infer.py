@@ -31,7 +31,7 @@ from . import _yaml
 from .breakdown import MemoryBreakdown, TimeBreakdown
 from .cost import flops as F
 from .cost.comm import collective_time
-from .cost.efficiency import BYTES_PER_ELEMENT, Layer, attention_time, gemm_time, memory_time
+from .cost.efficiency import BYTES_PER_ELEMENT, Layer, attention_time, curves_provenance, gemm_time, memory_time
 from .cost.memory import FRAMEWORK_OVERHEAD_BYTES
 from .errors import ParaplanError
 from .specs import AcceleratorSpec, ClusterSpec, ModelSpec
@@ -797,8 +797,8 @@ def estimate_inference(model: ModelSpec, cluster: ClusterSpec, config: Inference
         cost_per_million_tokens=usd_s / tot_tps * 1e6 if price > 0 else None,
         speculative=spec_est, assumptions=assumptions,
         provenance=f"layer={layer}: spec sheet ({acc.source or 'catalog'})"
-        + ("" if layer == "spec" else " + fitted kernel curves (catalog/curves/efficiency.yaml) + shared engine "
-           "parameters (catalog/curves/inference.yaml)"),
+        + ("" if layer == "spec" else f" + {curves_provenance(acc, layer)} + shared engine parameters "
+           "(catalog/curves/inference.yaml)"),
     )
 
 
