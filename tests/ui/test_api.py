@@ -175,3 +175,19 @@ def test_report_detects_kinds_and_rejects_others(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "not a paraplan JSON result" in res.output
     assert _cli("report", "--json-in", str(bad)).exit_code == 2
     assert math.isfinite(1.0)
+
+
+def test_train_estimate_accepts_offload_and_names_the_rule_it_breaks() -> None:
+    from fastapi.testclient import TestClient
+
+    from paraplan.ui.app import create_app
+
+    client = TestClient(create_app())
+    body = {"model": "gpt-3-175b", "cluster": "dgx-a100:64", "tp": 8, "zero": 3, "global_batch": 512,
+            "recompute": "full", "framework": "deepspeed", "offload": "cpu", "offload_params": "nvme"}
+    r = client.post("/api/train/estimate", json=body)
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["host_memory_bytes"] > 0 and doc["nvme_bytes"] > 0 and doc["time"]["components_s"]["offload"] > 0
+    bad = client.post("/api/train/estimate", json={**body, "framework": "megatron"})
+    assert bad.status_code == 422 and "offload_supported" in bad.json()["detail"]

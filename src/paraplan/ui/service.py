@@ -99,6 +99,7 @@ Precision = Literal["bf16", "fp16", "fp8", "fp32"]
 Optimizer = Literal["adamw", "adam", "sgd"]
 Framework = Literal["megatron", "fsdp", "deepspeed"]
 LayerName = Literal["spec", "curves"]
+OffloadTier = Literal["none", "cpu", "nvme"]
 
 
 class TrainRequest(ModelRef):
@@ -122,6 +123,8 @@ class TrainRequest(ModelRef):
     recompute: Recompute = "none"
     precision: Precision = "bf16"
     optimizer: Optimizer = "adamw"
+    offload: OffloadTier = "none"
+    offload_params: OffloadTier = "none"
     seq_len: int = Field(2048, ge=1, le=1 << 22)
     tokens: float | None = Field(None, gt=0, description="Training tokens, for time and cost to train.")
     framework: Framework = "megatron"
@@ -142,7 +145,8 @@ def train_estimate(req: TrainRequest) -> dict[str, Any]:
     strategy, notes = build_strategy(
         m, c, tp=req.tp, pp=req.pp, dp=req.dp, cp=req.cp, ep=req.ep, sp=req.sp, vpp=req.vpp, schedule=req.schedule,
         micro_batch=req.micro_batch, global_batch=req.global_batch, zero=req.zero, hsdp=req.hsdp,
-        recompute=req.recompute, precision=req.precision, optimizer=req.optimizer, framework=req.framework)
+        recompute=req.recompute, precision=req.precision, optimizer=req.optimizer, framework=req.framework,
+        offload=req.offload, offload_params=req.offload_params)
     fw = get_framework(req.framework)
     if strategy.zero not in fw.zero_stages:
         notes.append(f"framework '{fw.name}' does not offer ZeRO stage {strategy.zero}; priced anyway")
