@@ -65,7 +65,9 @@ from .cli_common import (  # noqa: E402,F401  (re-exported: other modules use C.
     fmt_pct,
     fmt_time,
     handle_errors,
+    memory_table,
     parse_count,
+    time_table,
 )
 
 
@@ -573,30 +575,8 @@ def print_training(est: TrainingEstimate, model: ModelSpec, cluster: ClusterSpec
     con.print(grid)
     con.print()
 
-    t = Table(title="Time per step (rows sum to the total)", show_footer=True)
-    t.add_column("component", footer="total")
-    unit, scale, spec = ("s", 1.0, ".3f") if est.step_time_s >= 1.0 else ("ms", 1e3, ".2f")
-    t.add_column(unit, justify="right", footer=format(est.step_time_s * scale, spec))
-    t.add_column("% of step", justify="right", footer="100.0%")
-    hidden = 0
-    for k, v in est.time.components_s.items():
-        if v == 0.0:
-            hidden += 1
-            continue
-        t.add_row(k, format(v * scale, spec), fmt_pct(v / est.step_time_s if est.step_time_s else 0.0))
-    t.caption = f"{hidden} zero rows hidden" if hidden else None
-    con.print(t)
-
-    mt = Table(title="Memory per accelerator (peak stage)", show_footer=True)
-    mt.add_column("component", footer="total")
-    mt.add_column("GB", justify="right", footer=fmt_gb(mem.total_bytes))
-    mt.add_column("%", justify="right", footer="100.0%")
-    for k, v in mem.components_bytes.items():
-        if v == 0.0:
-            continue
-        mt.add_row(k, fmt_gb(v), fmt_pct(v / mem.total_bytes if mem.total_bytes else 0.0))
-    mt.caption = f"capacity {fmt_gb(mem.capacity_bytes)} GB: " + ("fits" if est.fits else "does NOT fit")
-    con.print(mt)
+    con.print(time_table(est.time.components_s, est.step_time_s))
+    con.print(memory_table(mem.components_bytes, mem.total_bytes, mem.capacity_bytes, est.fits))
 
     if goodput is not None:  # paraplan.techniques.resilience.GoodputEstimate (with --tokens)
         g = goodput

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Table
 
 from .errors import ParaplanError
 
@@ -127,3 +128,36 @@ def _num_or_dash(x: float | None) -> str:
     if x is None:
         return "-"
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def time_table(components_s: dict[str, float], total_s: float, title: str = "Time per step (rows sum to the total)",
+               share: str = "% of step") -> Table:
+    """Seconds per named component (ms below a second), their share, the total as the footer; zero rows hidden."""
+    t = Table(title=title, show_footer=True)
+    t.add_column("component", footer="total")
+    unit, scale, spec = ("s", 1.0, ".3f") if total_s >= 1.0 else ("ms", 1e3, ".2f")
+    t.add_column(unit, justify="right", footer=format(total_s * scale, spec))
+    t.add_column(share, justify="right", footer="100.0%")
+    hidden = 0
+    for k, v in components_s.items():
+        if v == 0.0:
+            hidden += 1
+            continue
+        t.add_row(k, format(v * scale, spec), fmt_pct(v / total_s if total_s else 0.0))
+    t.caption = f"{hidden} zero rows hidden" if hidden else None
+    return t
+
+
+def memory_table(components_bytes: dict[str, float], total_bytes: float, capacity_bytes: float, fits: bool,
+                 title: str = "Memory per accelerator (peak stage)") -> Table:
+    """GB per named component, their share, the total as the footer and the capacity verdict as the caption."""
+    mt = Table(title=title, show_footer=True)
+    mt.add_column("component", footer="total")
+    mt.add_column("GB", justify="right", footer=fmt_gb(total_bytes))
+    mt.add_column("%", justify="right", footer="100.0%")
+    for k, v in components_bytes.items():
+        if v == 0.0:
+            continue
+        mt.add_row(k, fmt_gb(v), fmt_pct(v / total_bytes if total_bytes else 0.0))
+    mt.caption = f"capacity {fmt_gb(capacity_bytes)} GB: " + ("fits" if fits else "does NOT fit")
+    return mt

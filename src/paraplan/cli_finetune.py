@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_common import _console, _write_json, fmt_count, fmt_gb, fmt_pct, fmt_time, handle_errors
+from .cli_common import _console, _write_json, fmt_count, fmt_gb, fmt_time, handle_errors, memory_table, time_table
 
 
 class MethodName(StrEnum):
@@ -92,22 +92,9 @@ def finetune_cmd(
                  f"{fmt_gb(est.model_states_bytes_total)} GB over all accelerators")
     con.print(grid)
     con.print()
-    t = Table(title="Time per step (rows sum to the total)", show_footer=True)
-    t.add_column("component", footer="total")
-    t.add_column("ms", justify="right", footer=f"{est.step_time_s * 1e3:.2f}")
-    t.add_column("% of step", justify="right", footer="100.0%")
-    for k, v in est.time.components_s.items():
-        if v:
-            t.add_row(k, f"{v * 1e3:.2f}", fmt_pct(v / est.step_time_s))
-    con.print(t)
-    mt = Table(title="Memory per accelerator", show_footer=True)
-    mt.add_column("component", footer="total")
-    mt.add_column("GB", justify="right", footer=fmt_gb(mem.total_bytes))
-    mt.add_column("%", justify="right", footer="100.0%")
-    for k, v in mem.components_bytes.items():
-        if v:
-            mt.add_row(k, fmt_gb(v), fmt_pct(v / mem.total_bytes))
-    con.print(mt)
+    con.print(time_table(est.time.components_s, est.step_time_s))
+    con.print(memory_table(mem.components_bytes, mem.total_bytes, mem.capacity_bytes, est.fits,
+                           title="Memory per accelerator"))
     con.print("[bold]Assumptions[/bold]")
     for a in est.assumptions:
         con.print(f"  - {a}", markup=False)
