@@ -42,6 +42,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     "SimConfig": (".sim", "SimConfig"),
     "make_requests": (".sim", "make_requests"),
     "validate_inference": (".validate.infer", "validate_inference"),
+    "evaluate_memory": (".train", "evaluate_memory"),
+    "estimate_finetune": (".finetune", "estimate_finetune"),
+    "FinetuneConfig": (".finetune", "FinetuneConfig"),
+    "plan_testtime": (".testtime", "plan_testtime"),
+    "run_claims": (".claims", "run_claims"),
+    "load_claims": (".claims", "load_claims"),
 }
 
 __all__ = [
@@ -50,6 +56,7 @@ __all__ = [
     "load_model", "validate_training", "ModelSpec", "AcceleratorSpec", "ClusterSpec", "ParaplanError",
     "UnknownNameError", "InvalidStrategyError", "ConfigError", "estimate_inference", "InferenceConfig",
     "SpeculativeConfig", "simulate_serving", "SimConfig", "make_requests", "validate_inference",
+    "evaluate_memory", "estimate_finetune", "FinetuneConfig", "plan_testtime", "run_claims", "load_claims",
 ]
 
 
