@@ -14,7 +14,7 @@ from paraplan.errors import UnknownNameError
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FAMILIES = {"volta", "ampere", "ada", "hopper", "blackwell", "blackwell_gddr", "cdna2", "cdna3", "cdna4", "gaudi",
-            "turing", "tpu", "trainium", "cpu"}
+            "turing", "tpu", "trainium", "xe2", "cpu"}
 CATALOG_DIR = Path(catalog.__file__).parent
 
 
