@@ -632,6 +632,30 @@ def _detail_table(title: str, rows: list[tuple[str, Any]]) -> Table:
     return t
 
 
+def _show_one(doc: dict[str, Any], json_out: str | None, title: str, rows: list[tuple[str, Any]]) -> None:
+    """``catalog X NAME``: the entry as JSON (``--json``) and/or as a field/value table."""
+    if json_out is not None:
+        _write_json(doc, json_out)
+        if json_out == "-":
+            return
+    _console().print(_detail_table(title, rows))
+
+
+def _list_all(docs: list[dict[str, Any]], json_out: str | None, title: str, columns: tuple[tuple[str, str], ...],
+              rows: list[tuple[str, ...]]) -> None:
+    """``catalog X``: every entry as JSON (``--json``) and/or one table row each."""
+    if json_out is not None:
+        _write_json(docs, json_out)
+        if json_out == "-":
+            return
+    t = Table(title=title)
+    for col, just in columns:
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for row in rows:
+        t.add_row(*row)
+    _console().print(t)
+
+
 def _model_json(m: ModelSpec) -> dict[str, Any]:
     return {
         **m.model_dump(mode="json"),
@@ -659,10 +683,6 @@ def catalog_models(
 
     if name is not None:
         m = catalog.get_model(name)
-        if json_out is not None:
-            _write_json(_model_json(m), json_out)
-            if json_out == "-":
-                return
         rows = [
             ("name", m.name),
             ("aliases", ", ".join(m.aliases)),
@@ -688,15 +708,10 @@ def catalog_models(
             ("MoE", m.moe and m.moe.model_dump()),
             ("source", m.source),
         ]
-        _console().print(_detail_table(f"model {m.name}", rows))
+        _show_one(_model_json(m), json_out, f"model {m.name}", rows)
         return
     ms = catalog.models()
-    if json_out is not None:
-        _write_json([_model_json(m) for m in ms], json_out)
-        if json_out == "-":
-            return
-    t = Table(title=f"{len(ms)} models")
-    for col, just in (
+    _list_all([_model_json(m) for m in ms], json_out, f"{len(ms)} models", (
         ("name", "left"),
         ("params B", "right"),
         ("active B", "right"),
@@ -707,10 +722,8 @@ def catalog_models(
         ("vocab", "right"),
         ("attn", "left"),
         ("MoE", "left"),
-    ):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for m in ms:
-        t.add_row(
+    ), [
+        (
             escape(m.name),
             f"{m.n_params() / 1e9:.2f}",
             f"{m.n_active_params() / 1e9:.2f}",
@@ -722,7 +735,8 @@ def catalog_models(
             m.attention_kind,
             _moe_text(m),
         )
-    _console().print(t)
+        for m in ms
+    ])
 
 
 @catalog_app.command("accelerators")
@@ -736,10 +750,6 @@ def catalog_accelerators(
 
     if name is not None:
         a = catalog.get_accelerator(name)
-        if json_out is not None:
-            _write_json(a.model_dump(mode="json"), json_out)
-            if json_out == "-":
-                return
         peaks = ", ".join(f"{k} {v / 1e12:g}" for k, v in a.peak_flops.items())
         rows = [
             ("name", a.name),
@@ -762,15 +772,10 @@ def catalog_accelerators(
             ("notes", a.notes),
             ("source", a.source),
         ]
-        _console().print(_detail_table(f"accelerator {a.name}", rows))
+        _show_one(a.model_dump(mode="json"), json_out, f"accelerator {a.name}", rows)
         return
     accs = catalog.accelerators()
-    if json_out is not None:
-        _write_json([a.model_dump(mode="json") for a in accs], json_out)
-        if json_out == "-":
-            return
-    t = Table(title=f"{len(accs)} accelerators")
-    for col, just in (
+    _list_all([a.model_dump(mode="json") for a in accs], json_out, f"{len(accs)} accelerators", (
         ("name", "left"),
         ("family", "left"),
         ("bf16 TFLOP/s", "right"),
@@ -778,20 +783,18 @@ def catalog_accelerators(
         ("memory GB", "right"),
         ("bandwidth TB/s", "right"),
         ("scale-up", "left"),
-    ):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for a in accs:
-        up = f"{a.scaleup_name} {a.scaleup_bw / 1e9:g} GB/s x{a.scaleup_domain}" if a.scaleup_bw else "-"
-        t.add_row(
+    ), [
+        (
             a.name,
             a.family,
             _tflops(a, "bf16"),
             _tflops(a, "fp8"),
             f"{a.memory_bytes / 1e9:g}",
             f"{a.memory_bw / 1e12:.2f}",
-            up,
+            f"{a.scaleup_name} {a.scaleup_bw / 1e9:g} GB/s x{a.scaleup_domain}" if a.scaleup_bw else "-",
         )
-    _console().print(t)
+        for a in accs
+    ])
 
 
 @catalog_app.command("clusters")
@@ -805,10 +808,6 @@ def catalog_clusters(
 
     if name is not None:
         c = resolve_cluster(name, None)
-        if json_out is not None:
-            _write_json(_cluster_json(c), json_out)
-            if json_out == "-":
-                return
         rows = [
             ("name", c.name),
             ("aliases", ", ".join(c.aliases)),
@@ -827,25 +826,18 @@ def catalog_clusters(
             ("notes", c.notes),
             ("source", c.source),
         ]
-        _console().print(_detail_table(f"cluster {c.name}", rows))
+        _show_one(_cluster_json(c), json_out, f"cluster {c.name}", rows)
         return
     cs = catalog.clusters()
-    if json_out is not None:
-        _write_json([_cluster_json(c) for c in cs], json_out)
-        if json_out == "-":
-            return
-    t = Table(title=f"{len(cs)} cluster presets (NAME:COUNT rescales)")
-    for col, just in (
+    _list_all([_cluster_json(c) for c in cs], json_out, f"{len(cs)} cluster presets (NAME:COUNT rescales)", (
         ("name", "left"),
         ("accelerator", "left"),
         ("per node", "right"),
         ("nodes", "right"),
         ("scale-up (GB/s per accelerator)", "left"),
         ("scale-out (GB/s per accelerator)", "left"),
-    ):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for c in cs:
-        t.add_row(
+    ), [
+        (
             c.name,
             c.accelerator.name,
             str(c.per_node),
@@ -853,7 +845,8 @@ def catalog_clusters(
             escape(f"{c.scaleup.bw / 1e9:g} {c.scaleup.name}"),
             escape(f"{c.scaleout.bw / 1e9:g} {c.scaleout.name}"),
         )
-    _console().print(t)
+        for c in cs
+    ])
 
 
 # ===================================================================== validate
