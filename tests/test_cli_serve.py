@@ -171,3 +171,17 @@ def test_validate_infer_contract_on_a_subset(tmp_path: Path) -> None:
     r = run("validate", "infer", "--data", str(sub), "--max-median-ape", "0.0001")
     assert r.exit_code == 1
     assert_user_error(run("validate", "infer", "--data", str(tmp_path / "nope.csv")), "file not found")
+
+
+def test_cli_choices_match_the_simulator() -> None:
+    from paraplan.cli_serve import RouterName, SchedulerName
+    from paraplan.sim.engine import ROUTERS, SCHEDULERS
+
+    assert tuple(SchedulerName) == SCHEDULERS and tuple(RouterName) == ROUTERS
+
+
+def test_cli_layer_choices_match_the_cost_model() -> None:
+    from paraplan.cli_common import LayerName
+    from paraplan.cost.efficiency import LAYERS
+
+    assert tuple(LayerName) == LAYERS

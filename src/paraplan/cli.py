@@ -55,11 +55,13 @@ DEFAULT_TRAIN_DATA = ("../shared/data/train-measured.csv", "./shared/data/train-
 
 # ===================================================================== plumbing (shared with the other CLI modules)
 from .cli_common import (  # noqa: E402,F401  (re-exported: other modules use C.handle_errors etc.)
+    LayerName,
     _console,
     _fail,
     _num_or_dash,
     _one_line,
     _write_json,
+    choice_enum,
     fmt_count,
     fmt_gb,
     fmt_pct,
@@ -109,22 +111,12 @@ def resolve_cluster(spec: str, gpus: int | None) -> ClusterSpec:
 
 
 # ===================================================================== train
-def choice_enum(name: str, values: tuple[str, ...]) -> type[StrEnum]:
-    """A typer choice type over ``values`` (member names are the values with '-' as '_'; '1f1b' -> one_f_one_b)."""
-    def member(v: str) -> str:
-        key = v.replace("-", "_")
-        return "one_f_one_b" if key == "1f1b" else key
-
-    return StrEnum(name, {member(v): v for v in values})  # type: ignore[return-value]
-
-
 Schedule = choice_enum("Schedule", SCHEDULES)
 Recompute = choice_enum("Recompute", RECOMPUTES)
 Precision = choice_enum("Precision", PRECISIONS)
 Optimizer = choice_enum("Optimizer", OPTIMIZERS)
 OffloadTier = choice_enum("OffloadTier", OFFLOAD_TIERS)
 FrameworkName = choice_enum("FrameworkName", ("megatron", "fsdp", "deepspeed"))
-LayerName = choice_enum("LayerName", ("spec", "curves"))
 
 
 def _val(x: Any) -> Any:

@@ -12,6 +12,7 @@ import math
 import os
 import re
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -161,3 +162,16 @@ def memory_table(components_bytes: dict[str, float], total_bytes: float, capacit
         mt.add_row(k, fmt_gb(v), fmt_pct(v / total_bytes if total_bytes else 0.0))
     mt.caption = f"capacity {fmt_gb(capacity_bytes)} GB: " + ("fits" if fits else "does NOT fit")
     return mt
+
+
+def choice_enum(name: str, values: tuple[str, ...]) -> type[StrEnum]:
+    """A typer choice type over ``values`` (member names are the values with '-' as '_'; '1f1b' -> one_f_one_b)."""
+    def member(v: str) -> str:
+        key = v.replace("-", "_")
+        return "one_f_one_b" if key == "1f1b" else key
+
+    return StrEnum(name, {member(v): v for v in values})  # type: ignore[return-value]
+
+
+#: the calibration layers (paraplan.cost.efficiency.LAYERS, not imported here to keep start-up light)
+LayerName = choice_enum("LayerName", ("spec", "curves"))

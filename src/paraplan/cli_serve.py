@@ -16,18 +16,20 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from .cli_common import LayerName
+
 #: where ``paraplan validate infer`` looks for the measurements when --data is not given (relative to cwd)
 DEFAULT_INFER_DATA = ("../shared/data/infer-measured.csv", "./shared/data/infer-measured.csv")
 
 
-class SchedulerName(StrEnum):
+class SchedulerName(StrEnum):  # paraplan.sim.engine.SCHEDULERS (not imported: it would slow every CLI start-up)
     static = "static"
     vllm = "vllm"
     orca = "orca"
     sarathi = "sarathi"
 
 
-class RouterName(StrEnum):
+class RouterName(StrEnum):  # paraplan.sim.engine.ROUTERS
     round_robin = "round_robin"
     least_loaded = "least_loaded"
     random = "random"
@@ -51,11 +53,6 @@ class SpecMethod(StrEnum):
     draft_model = "draft_model"
     heads = "heads"
     lookup = "lookup"
-
-
-class LayerName(StrEnum):
-    spec = "spec"
-    curves = "curves"
 
 
 def _rate(text: str) -> float:

@@ -43,6 +43,7 @@ from .. import _yaml
 from ..specs import AcceleratorSpec
 
 Layer = Literal["spec", "curves"]
+LAYERS: tuple[str, ...] = ("spec", "curves")
 Tier = Literal["scaleup", "scaleout"]
 ArrayLike = np.ndarray | float | int
 
@@ -71,7 +72,7 @@ _ATTN_CHAIN: dict[str, tuple[str, ...]] = {"fp8": ("fp8", "bf16"), "fp4": ("fp8"
 
 
 def _check_layer(layer: str) -> None:
-    if layer not in ("spec", "curves"):
+    if layer not in LAYERS:
         raise ValueError(f"layer must be 'spec' or 'curves', not {layer!r}")
 
 
