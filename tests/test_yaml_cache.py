@@ -44,3 +44,22 @@ def test_documents_marshal_cannot_hold_are_parsed_not_cached(tmp_path: Path, mon
     doc = _yaml.load_text("when: 2026-11-27\n")
     assert str(doc["when"]) == "2026-11-27"
     assert not list(tmp_path.glob("*.marshal"))
+
+
+def test_a_broken_user_file_is_one_clear_error_on_every_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from paraplan.cli import app
+    from paraplan.errors import ConfigError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1,\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        _yaml.read_user_file(bad, ConfigError)
+    with pytest.raises(FileNotFoundError):
+        _yaml.read_user_file(tmp_path / "missing.yaml", ConfigError)
+    for args in (["train", "--model", str(bad), "--cluster", "h100-sxm:1"],
+                 ["testtime", "-c", "h100-sxm:1", "--curve", str(bad)],
+                 ["sweep", "--config", str(bad), "--out", str(tmp_path / "r.csv")]):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2 and "not valid YAML" in res.output, (args, res.output)

@@ -36,6 +36,18 @@ def parse(text: str) -> Any:
     return yaml.load(text, Loader=_LOADER)
 
 
+def read_user_file(path: str | Path, error: type[Exception], max_chars: int | None = None) -> Any:
+    """A user's YAML file (a sweep, a profile, a curve, a model): FileNotFoundError when it is missing, ``error``
+    with one line naming the file when it is not valid YAML (the parser's message, cut at ``max_chars``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(2, "No such file or directory", str(p))
+    try:
+        return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise error(f"{p}: not valid YAML ({' '.join(str(exc).split())[:max_chars]})") from None
+
+
 def load_text(text: str) -> Any:
     """Parse YAML ``text``, through the per-user cache of parsed documents."""
     d = _cache_dir()

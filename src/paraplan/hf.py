@@ -19,9 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from . import _yaml
 from .errors import ConfigError
 from .specs import MLAConfig, ModelSpec, MoEConfig
 
@@ -440,7 +440,7 @@ def load_model(name_or_path: str | Path) -> ModelSpec:
         return load_hf_config(p / "config.json")
     if p.is_file():
         if p.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+            data = _yaml.read_user_file(p, ConfigError)
             if isinstance(data, list):
                 data = data[0]
             if not isinstance(data, dict):

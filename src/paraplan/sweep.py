@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from . import _yaml
 from .errors import ConfigError, ParaplanError
 
 #: most cells one sweep may have
@@ -87,12 +87,7 @@ class SweepConfig(BaseModel):
 def load_config(path: str | Path) -> SweepConfig:
     """Read a sweep file; :class:`ConfigError` with one line for anything wrong in it."""
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(2, "No such file or directory", str(p))
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({' '.join(str(exc).split())})") from None
+    doc = _yaml.read_user_file(p, ConfigError)
     if not isinstance(doc, dict):
         raise ConfigError(f"{p}: expected a mapping with models, clusters, global_batch, ...")
     for key in ("models", "clusters"):

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 
+from . import _yaml
 from .errors import ConfigError, ParaplanError
 from .infer import InferenceConfig, InferenceEstimate, estimate_inference
 from .specs import ClusterSpec, ModelSpec
@@ -129,7 +129,7 @@ def load_curves(path: str | Path) -> tuple[list[Curve], dict[str, Any]]:
         curves = [Curve(strategy=s, x=x, points=tuple(sorted(d["points"])), tokens_per_sample=d["tps"],  # type: ignore[arg-type]
                         source=str(p)) for (s, x), d in rows.items()]
         return curves, {}
-    doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    doc = _yaml.read_user_file(p, ConfigError) or {}
     if not isinstance(doc, dict) or "strategies" not in doc:
         raise ConfigError(f"{p}: a YAML curve file needs 'strategies' (a list)")
     curves = []

@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from .. import _yaml
 from ..catalog import _acc_from_yaml
 from ..cost import efficiency as E
 from ..specs import AcceleratorSpec, ClusterSpec, LinkTier
@@ -199,13 +200,7 @@ def load_profile(path: str | Path) -> Profile:
                                 calibration_source=prof.describe())
     """
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(2, "No such file or directory", str(p))
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CalibrationError(f"{p}: not valid YAML ({' '.join(str(exc).split())[:200]})") from None
-    return Profile(doc, str(p))
+    return Profile(_yaml.read_user_file(p, CalibrationError, max_chars=200), str(p))
 
 
 def save_profile(doc: dict[str, Any], path: str | Path, header: str = "") -> Path:

@@ -21,10 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .. import _yaml
-from ..errors import UnknownNameError
+from ..errors import ConfigError, UnknownNameError
 from ..specs import AcceleratorSpec, ClusterSpec, HostSpec, LinkTier, ModelSpec
 
 _GB = 1e9
@@ -152,7 +150,7 @@ def accelerators() -> list[AcceleratorSpec]:
 def get_accelerator(name: str) -> AcceleratorSpec:
     """A catalog accelerator by name or alias; a YAML file path loads a user-defined one."""
     if name.endswith((".yaml", ".yml")) and Path(name).is_file():
-        data = yaml.safe_load(Path(name).read_text(encoding="utf-8"))
+        data = _yaml.read_user_file(name, ConfigError)
         if isinstance(data, list):
             data = data[0]
         return _acc_from_yaml(data)

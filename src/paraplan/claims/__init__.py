@@ -39,8 +39,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
-
+from .. import _yaml
 from ..errors import ConfigError, UnknownNameError
 
 Kind = Literal["within", "at_least", "at_most"]
@@ -174,7 +173,7 @@ def _all_claims() -> tuple[Claim, ...]:
     for f in sorted(_claims_dir().iterdir(), key=lambda p: p.name):
         if not f.name.endswith((".yaml", ".yml")):
             continue
-        doc = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        doc = _yaml.load_text(f.read_text(encoding="utf-8")) or {}  # the package's YAML: parsed once per user
         claims += _parse(doc, f"claims/{f.name}")
     seen: set[str] = set()
     for c in claims:
