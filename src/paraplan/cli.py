@@ -8,7 +8,6 @@ are imported inside the commands so ``paraplan version`` and ``paraplan catalog`
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from enum import Enum, StrEnum
@@ -75,23 +74,10 @@ from .cli_common import (  # noqa: E402,F401  (re-exported: other modules use C.
 
 # ===================================================================== resolution
 def resolve_model(name_or_path: str) -> ModelSpec:
-    """A catalog model name, or a path to a Hugging Face ``config.json`` / folder (via ``paraplan.hf``)."""
-    try:
-        from .hf import load_model  # being written alongside; optional
-    except ImportError:
-        load_model = None
-    if load_model is not None:
-        return load_model(name_or_path)
-    from .catalog import get_model
+    """A catalog model name, or a path to a Hugging Face ``config.json`` / folder / ModelSpec YAML."""
+    from .hf import load_model
 
-    looks_like_path = name_or_path.endswith(".json") or os.sep in name_or_path or Path(name_or_path).exists()
-    if looks_like_path:
-        if not Path(name_or_path).exists():
-            raise FileNotFoundError(2, "No such file or directory", name_or_path)
-        raise ConfigError(
-            f"reading Hugging Face configs needs paraplan.hf, which is not available ({name_or_path})"
-        )
-    return get_model(name_or_path)
+    return load_model(name_or_path)
 
 
 def resolve_cluster(spec: str, gpus: int | None) -> ClusterSpec:
