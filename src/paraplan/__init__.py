@@ -64,13 +64,7 @@ def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'paraplan' has no attribute '{name}'")
     module, attr = _LAZY[name]
-    if name == "load_model":
-        try:
-            value = getattr(import_module(module, __name__), attr)
-        except ImportError:  # paraplan.hf not available: catalog names only
-            value = import_module(".catalog", __name__).get_model
-    else:
-        value = getattr(import_module(module, __name__), attr)
+    value = getattr(import_module(module, __name__), attr)
     globals()[name] = value
     return value
 

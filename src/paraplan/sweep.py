@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import _yaml
+from . import _yaml, hf
 from .errors import ConfigError, ParaplanError
 
 #: most cells one sweep may have
@@ -42,17 +42,6 @@ COLUMNS: tuple[str, ...] = (
     "usd_per_million_tokens", "time_to_train_s", "cost_usd", "n_candidates", "n_evaluated", "n_feasible",
     "elapsed_s", "reason",
 )
-
-
-def load_model(spec: str) -> Any:
-    """A catalog name, a Hugging Face config.json (or folder) or a ModelSpec YAML (as ``paraplan train``)."""
-    try:
-        from .hf import load_model as hf_load
-    except ImportError:  # pragma: no cover - paraplan.hf ships with paraplan
-        from .catalog import get_model
-
-        return get_model(spec)
-    return hf_load(spec)
 
 
 def _as_list(v: Any) -> list[Any]:
@@ -114,7 +103,7 @@ def cells(config: SweepConfig) -> list[dict[str, Any]]:
         try:
             names.append(get_model(m).name)
         except ParaplanError:
-            load_model(m)
+            hf.load_model(m)
             names.append(m)
     out: list[dict[str, Any]] = []
     for m_name in names:
@@ -160,7 +149,7 @@ def run_cell(cell: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, A
                 cluster=cell["cluster"])
     t0 = time.perf_counter()
     try:
-        model = load_model(cell["model"])
+        model = hf.load_model(cell["model"])
         cluster = get_cluster(cell["cluster"], cell["gpus"])
         precisions, _, across = resolve_precisions(cluster, settings["allow"])
         res = search(model, cluster, cell["global_batch"], Workload(seq_len=cell["seq_len"], tokens=settings["tokens"]),
