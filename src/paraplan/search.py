@@ -689,34 +689,22 @@ def _price_chunk(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, work
     if feas.size == len(s):
         return evaluate_training(model, cluster, s, workload, fw, layer=layer), feas.size  # type: ignore[arg-type]
     out = dict(mem)
-    if feas.size:
-        timed = evaluate_training(model, cluster, s.take(feas), workload, fw, layer=layer)  # type: ignore[arg-type]
-        for k, v in timed.items():
-            if k not in out:
-                col = np.full(len(s), np.nan)
-                col[feas] = v
-                out[k] = col
-    else:
-        for k in _TIME_KEYS:
-            out[k] = np.full(len(s), np.nan)
+    _time_rows(out, model, cluster, s, workload, fw, layer, feas)
     return out, feas.size
-
-
-#: the outputs evaluate_training adds to evaluate_memory's (NaN for strategies that do not fit)
-_TIME_KEYS = tuple(f"time.{c}" for c in TIME_COMPONENTS) + (
-    "step_time_s", "n_micro", "tokens_per_s", "tokens_per_s_per_accelerator", "model_tflops_per_accelerator", "mfu",
-    "mfu_bf16_peak", "hfu", "model_flops_per_token", "n_accelerators", "dp_comm_total", "tp_comm_total")
 
 
 def _time_rows(out: dict[str, np.ndarray], model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
                workload: Workload, fw: Framework, layer: str, idx: np.ndarray) -> None:
-    """Fill in the time outputs of rows ``idx`` (strategies that do not fit, shown as the nearest misses)."""
+    """Price rows ``idx`` of the chunk fully and write every output into ``out`` (a time output not there yet
+    becomes a NaN column: the rows nobody timed)."""
     if idx.size == 0:
         return
     timed = evaluate_training(model, cluster, s.take(idx), workload, fw, layer=layer)  # type: ignore[arg-type]
     for k, v in timed.items():
-        if k in out and np.issubdtype(out[k].dtype, np.floating):
-            out[k][idx] = v
+        col = out.get(k)
+        if col is None:
+            col = out[k] = np.full(len(s), np.nan)
+        col[idx] = v
 
 
 def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: Workload, *,
@@ -783,12 +771,9 @@ def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: 
             out, timed = _price_chunk(model, cl, s, workload, fw, layer)
             n_timed += timed
             fits = out["fits"]
-            tps = out["tokens_per_s"]
-            score = _score(objective, tps, n, price)
             headroom = out["memory_capacity_bytes"] - out["memory_bytes"]
             feas = np.flatnonzero(fits)
             n_feas += feas.size
-            scores.append(score[feas])
             if feas.size < fits.size:  # why the rest do not fit: their largest memory component
                 bad_i = np.flatnonzero(~fits)
                 stack = np.stack([out[f"mem.{c}"][bad_i] for c in MEMORY_COMPONENTS])
@@ -800,6 +785,9 @@ def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: 
                     _time_rows(out, model, cl, s, workload, fw, layer, near)
                     closest.add(_plans(cols, out, headroom, near, n, gi, base, fixed))
             if feas.size:
+                tps = out["tokens_per_s"]
+                score = _score(objective, tps, n, price)
+                scores.append(score[feas])
                 # the chunk's best (a few spare for folding equivalents) and its Pareto points, made in one go
                 sel = _select_top(score, feas, 2 * top + 4, headroom)
                 pf = feas[_pareto_2d(tps[feas], headroom[feas])]
