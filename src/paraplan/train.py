@@ -151,6 +151,16 @@ def _shard_n(cluster: ClusterSpec, s: StrategyArrays, tp: np.ndarray, dp: np.nda
     return np.where(s.hsdp, np.minimum(dp, np.maximum(cluster.domain // (tp * cp), 1)), dp)
 
 
+def _columns(s: StrategyArrays, seq_len: int) -> tuple[np.ndarray, ...]:
+    """The float columns both estimators start from: tp, pp, dp, cp, ep, micro-batches per step, and tokens per
+    micro-batch on one rank."""
+    tp, pp, dp, cp, ep = (s.tp.astype(float), s.pp.astype(float), s.dp.astype(float), s.cp.astype(float),
+                          s.ep.astype(float))
+    n_micro = np.maximum(np.floor(s.global_batch / (s.micro_batch * s.dp)), 1.0)
+    tokens = s.micro_batch.astype(float) * float(seq_len) / cp
+    return tp, pp, dp, cp, ep, n_micro, tokens
+
+
 def evaluate_memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, workload: Workload,
                     framework: Framework | str = "megatron") -> dict[str, np.ndarray]:
     """Memory per accelerator of columns of strategies: the ``mem.*`` components, ``memory_bytes``,
@@ -158,10 +168,7 @@ def evaluate_memory(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays, w
     without pricing time. The planner uses it to time only the strategies that fit."""
     fw = get_framework(framework) if isinstance(framework, str) else framework
     flash = fw.flash_attention if workload.flash_attention is None else workload.flash_attention
-    tp, pp, dp, cp, ep = (s.tp.astype(float), s.pp.astype(float), s.dp.astype(float), s.cp.astype(float),
-                          s.ep.astype(float))
-    n_micro = np.maximum(np.floor(s.global_batch / (s.micro_batch * s.dp)), 1.0)
-    tokens = s.micro_batch.astype(float) * float(workload.seq_len) / cp
+    tp, pp, dp, cp, ep, n_micro, tokens = _columns(s, workload.seq_len)
     return _memory(model, cluster, s, workload, flash, n_micro, tokens, _shard_n(cluster, s, tp, dp, cp), tp, pp,
                    dp, cp, ep, fw.mixed_grad_bytes)
 
@@ -179,14 +186,9 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     L = model.n_layers
     h = float(model.hidden)
 
-    tp = s.tp.astype(float)
-    pp = s.pp.astype(float)
-    dp = s.dp.astype(float)
-    cp = s.cp.astype(float)
-    ep = s.ep.astype(float)
+    tp, pp, dp, cp, ep, n_micro, tokens = _columns(s, workload.seq_len)
     mb = s.micro_batch.astype(float)
-    n_micro = np.maximum(np.floor(s.global_batch / (s.micro_batch * s.dp)), 1.0)
-    tokens = mb * seq / cp  # tokens per micro-batch on one rank
+    n_acc = tp * pp * dp * cp
     layers_stage = L / pp
     moe_frac = model.n_moe_layers / L
     dense_frac = 1.0 - moe_frac
@@ -323,7 +325,7 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     t_opt = memory_time(acc, opt_shard * opt_bytes, layer=layer) + fam["step_overhead_s"]
 
     t_off = _offload_time(model, cluster, s, fw, n_micro, fwd_mb + bwd_c, p_rank, opt_shard, opt_bytes, shard_n,
-                          n_acc_rank := tp * pp * dp * cp)
+                          n_acc)
     if t_off is not None:  # the optimizer step of offloaded states runs on the CPU (priced in t_off)
         t_opt = np.where(s.offload > 0, fam["step_overhead_s"], t_opt)
     else:
@@ -331,7 +333,6 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     step = n_micro * t_mb + bubble + dp_exposed + t_opt + t_off
 
     # ---------------- throughput and utilisation
-    n_acc = n_acc_rank
     tokens_step = s.global_batch * seq
     model_flops_tok = F.model_flops_per_token(model, seq)
     hw_flops_tok = model_flops_tok + np.where(s.recompute == 2, model_flops_tok / 3.0 - 2.0 * model.vocab * h, 0.0)
