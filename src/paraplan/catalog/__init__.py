@@ -288,16 +288,18 @@ def resolve_cluster(text: str, n_accelerators: int | None = None) -> ClusterSpec
     # a system named in brackets ("8x A100-SXM4-40GB (AWS p4d)") is the node preset, when its accelerator agrees
     # with the text outside the brackets
     idx, _ = _clusters()
+    outside: str | None = None  # the accelerator the text outside the brackets names ("" for none), when needed
     for part in re.findall(r"\(([^)]*)\)", text):
         for piece in re.split(r"[,;]", part):
             c = idx.by_key.get(normalize(re.sub(r"^\s*(AWS|GCP|Google Cloud|Azure)\s+", "", piece, flags=re.I)))
             if c is None:
                 continue
-            try:
-                agrees = _resolve_bare(re.sub(r"^\s*\d+\s*[x×]\s+", "", bare)).accelerator.name == c.accelerator.name
-            except UnknownNameError:
-                agrees = True  # nothing outside the brackets names an accelerator
-            if agrees:
+            if outside is None:
+                try:
+                    outside = _resolve_bare(re.sub(r"^\s*\d+\s*[x×]\s+", "", bare)).accelerator.name
+                except UnknownNameError:
+                    outside = ""
+            if outside in ("", c.accelerator.name):
                 return c if n_accelerators in (None, c.n_accelerators) else c.with_accelerators(n_accelerators)
     if bare and bare != text:
         try:
