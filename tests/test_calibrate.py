@@ -10,15 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
+from cli_helpers import calibrate_app  # noqa: E402
 from paraplan import Strategy, Workload, estimate_training, get_accelerator, get_cluster, get_model
 from paraplan.calibrate import CalibrationError, load_profile, save_profile
 from paraplan.calibrate import fit as fitmod
 from paraplan.calibrate.shared import Row, fit_params, fit_with_cv
-from paraplan.cli_calibrate import register
 from paraplan.cost import efficiency as E
 
 pytest.importorskip("scipy")
@@ -28,12 +27,6 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "train-m
 GEMM = {"eff_max": 0.9, "m_half": 40.0, "n_half": 20.0, "k_half": 60.0, "eff_mem": 0.7, "t0_us": 5.0}
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    val = typer.Typer()
-    app.add_typer(val, name="validate")
-    register(app, None, val)
-    return app
 
 
 def _profile_doc(family: str = "calibrated-test-0001") -> dict:
@@ -209,9 +202,9 @@ def test_malformed_profiles_are_user_errors(tmp_path: Path) -> None:
         load_profile(bad)
     with pytest.raises(FileNotFoundError):
         load_profile(tmp_path / "missing.yaml")
-    res = CliRunner().invoke(_app(), ["validate", "measured", "--profile", str(bad)])
+    res = CliRunner().invoke(calibrate_app(), ["validate", "measured", "--profile", str(bad)])
     assert res.exit_code == 2 and res.output.strip().startswith("error:")
-    res = CliRunner().invoke(_app(), ["calibrate", "--params", "compute_derate"])
+    res = CliRunner().invoke(calibrate_app(), ["calibrate", "--params", "compute_derate"])
     assert res.exit_code == 2 and "error: --params applies to --from-runs only" in res.output
 
 
@@ -272,7 +265,7 @@ def test_from_runs_three_runs_predict_the_fourth_better(tmp_path: Path) -> None:
         w.writeheader()
         w.writerows(rows)
     out = tmp_path / "runs.yaml"
-    res = CliRunner().invoke(_app(), ["calibrate", "--from-runs", str(runs), "--out", str(out), "--quiet"])
+    res = CliRunner().invoke(calibrate_app(), ["calibrate", "--from-runs", str(runs), "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     doc = yaml.safe_load(out.read_text())
     fit = doc["calibration"]["fit"]["hopper"]

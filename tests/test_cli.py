@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli_helpers import assert_user_error
 from paraplan import __version__
 from paraplan.cli import app, parse_count
 
@@ -30,16 +31,6 @@ def run(*args: str):
     return runner.invoke(app, list(args))
 
 
-def assert_user_error(result, *needles: str) -> str:
-    """Exit 2, one ``error: ...`` line on stderr, no traceback; returns stderr."""
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    err = result.stderr
-    assert "Traceback" not in result.output and "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for n in needles:
-        assert n in err, (n, err)
-    return err
 
 
 # ------------------------------------------------------------------ helpers

@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cli_helpers import assert_user_error
 from paraplan.cli_serve import register
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "infer-measured.csv"
@@ -27,15 +28,6 @@ def run(*args: str):
     return runner.invoke(app, list(args))
 
 
-def assert_user_error(result, *needles: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    err = result.stderr
-    assert "Traceback" not in result.output and "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for n in needles:
-        assert n in err, (n, err)
-    return err
 
 
 SERVE = ["serve", "-m", "llama-3.1-8b", "-c", "h100-sxm:1", "--batch", "8", "-i", "512", "-o", "128"]

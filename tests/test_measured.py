@@ -11,24 +11,15 @@ import math
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("scipy")
 
+from cli_helpers import calibrate_app  # noqa: E402
 from paraplan.calibrate import load_profile  # noqa: E402
-from paraplan.cli_calibrate import register  # noqa: E402
 from paraplan.testing.gpt import GPTConfig, Trainer, build, random_batch  # noqa: E402
 from paraplan.validate.measured import LAYERS, repredict  # noqa: E402
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    val = typer.Typer()
-    app.add_typer(val, name="validate")
-    register(app, None, val)
-    return app
 
 
 def test_test_gpt_is_the_model_paraplan_prices() -> None:
@@ -74,11 +65,11 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     tmp = tmp_path_factory.mktemp("measured")
     prof = tmp / "profile.yaml"
     runner = CliRunner()
-    res = runner.invoke(_app(), ["calibrate", "--device", "cpu", "--quick", "--out", str(prof), "--quiet"])
+    res = runner.invoke(calibrate_app(), ["calibrate", "--device", "cpu", "--quick", "--out", str(prof), "--quiet"])
     assert res.exit_code == 0, res.output
     out = tmp / "measured.json"
-    res = runner.invoke(_app(), ["validate", "measured", "--device", "cpu", "--grid", "quick", "--profile", str(prof),
-                                 "--json", str(out), "--quiet"])
+    res = runner.invoke(calibrate_app(), ["validate", "measured", "--device", "cpu", "--grid", "quick", "--profile",
+                                          str(prof), "--json", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     assert "target training" in res.output and "n_predicted" in res.output
     return prof, json.loads(out.read_text())
@@ -131,6 +122,6 @@ def test_repredict_reproduces_the_report(quick_run: tuple[Path, dict]) -> None:
 def test_cuda_without_a_gpu_is_a_user_error() -> None:
     if torch.cuda.is_available():
         pytest.skip("a GPU is visible")
-    res = CliRunner().invoke(_app(), ["calibrate", "--device", "cuda", "--quick", "--quiet"])
+    res = CliRunner().invoke(calibrate_app(), ["calibrate", "--device", "cuda", "--quick", "--quiet"])
     assert res.exit_code == 2
     assert res.output.strip().splitlines()[-1].startswith("error: --device cuda: no CUDA device visible")

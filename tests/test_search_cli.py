@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli_helpers import assert_user_error
 from paraplan.cli import app
 
 runner = CliRunner()
@@ -18,15 +19,6 @@ def run(*args: str):
     return runner.invoke(app, list(args))
 
 
-def assert_user_error(result, *needles: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    err = result.stderr
-    assert "Traceback" not in result.output + err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for n in needles:
-        assert n in err, (n, err)
-    return err
 
 
 def test_plan_train_prints_the_answer_and_writes_json(tmp_path: Path) -> None:
