@@ -34,3 +34,27 @@ def test_ptdp_per_gpu_falls_as_dp_grows_at_fixed_batch():
     a = ptdp.per_gpu_flops("gpt-3-175b", 384, 8, 12, 1536).value
     b = ptdp.per_gpu_flops("gpt-3-175b", 1536, 8, 12, 1536).value
     assert a > b
+
+
+@pytest.mark.parametrize("dims,params_b", [
+    ({"hidden": 20480, "layers": 32, "heads": 128}, 162.2),   # Fig. 13
+    ({"hidden": 3840, "layers": 32, "heads": 32}, 5.9),       # Figs. 14-15
+    ({"hidden": 10240, "layers": 72, "heads": 80}, 91.0),     # Fig. 16
+    ({"hidden": 12288, "layers": 80, "heads": 96}, 145.6),    # Fig. 17 = Table 1's 145.6B row
+])
+def test_inferred_sweep_models_match_the_paper_parameter_counts(dims, params_b):
+    """The sec. 5.4-5.6 claims give each model by inferred dimensions: they must reproduce the stated size."""
+    assert ptdp.paper_gpt(**dims).n_params() / 1e9 == pytest.approx(params_b, rel=0.01)
+
+
+def test_sweep_helpers_agree_with_per_gpu_flops():
+    m = {"hidden": 3840, "layers": 32, "heads": 32}
+    got = ptdp.split_advantage(m, 64, [[1, 2], [2, 1], [4, 1]], [2, 1], 128)
+    a, b, c = (ptdp.per_gpu_flops(m, 64, t, p, 128).value for t, p in [(1, 2), (2, 1), (4, 1)])
+    assert got.value == pytest.approx(b / max(a, c))
+    best = ptdp.best_micro_batch(m, 64, 2, 1, 128, [1, 2])
+    assert best.value in (1.0, 2.0)
+    assert best.details[f"b{int(best.value)}_tflops"] == max(best.details.values())
+    # recompute costs throughput where both fit, and never more than the extra forward's share plus its comm
+    loss = ptdp.recompute_cost(m, 64, 2, 1, [64]).value
+    assert 0.0 < loss < 0.5
