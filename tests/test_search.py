@@ -365,6 +365,11 @@ def test_explain_losses_add_up_and_the_fix_shrinks_the_largest() -> None:
     assert ex.planner_best is not None and ex.planner_best.tokens_per_s > est.tokens_per_s
     roof, losses = roofline_losses(ex.shrink.values, model, cluster, ex.shrink.strategy, 2048)
     assert losses[ex.largest] == pytest.approx(ex.shrink_loss_s)
+    # its rank among the planner's feasible strategies: some are faster (the planner's best is one), not all
+    assert ex.n_feasible > 1 and 0.0 < ex.share_faster < 1.0
+    # the planner's best ranks first in the same space
+    best = explain(model, cluster, ex.planner_best.strategy, w)
+    assert best.share_faster == 0.0 and best.planner_best is None and best.n_feasible == ex.n_feasible
 
 
 def test_memory_first_pricing_finds_what_pricing_everything_finds() -> None:

@@ -144,6 +144,8 @@ def test_train_explain_names_the_largest_loss_and_the_change() -> None:
     assert ex["roofline_s"] + sum(ex["losses_s"].values()) == pytest.approx(d["step_time_s"], rel=1e-9)
     assert ex["shrink_largest"]["loss_after_s"] < ex["losses_s"]["pipeline bubble"]
     assert ex["planner_best"]["tokens_per_s"] > d["tokens_per_s"]
+    assert 0.0 < ex["rank"]["share_faster"] < 1.0 and ex["rank"]["n_feasible"] > 1
+    assert "feasible strategies the planner prices on these accelerators are predicted faster" in r.stdout
     # a fitting plan without --explain carries no fixes or explanation
     plain = json.loads(run(*args[:-1], "--json", "-").stdout)
     assert "fixes" not in plain and "explain" not in plain

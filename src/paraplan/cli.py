@@ -476,6 +476,9 @@ def print_explanation(why: Any, est: TrainingEstimate) -> None:
                   f"{b.tokens_per_s / est.tokens_per_s:.2f}x the tokens/s; where it gains: {escape(parts)}")
     else:
         con.print("[bold]Planner[/bold]: no feasible strategy on these accelerators is predicted faster.")
+    if why.share_faster is not None:
+        con.print(f"[bold]Rank[/bold]: {fmt_pct(why.share_faster)} of the {why.n_feasible:,} feasible strategies "
+                  f"the planner prices on these accelerators are predicted faster.")
 
 
 def print_training(est: TrainingEstimate, model: ModelSpec, cluster: ClusterSpec, goodput: Any = None) -> None:

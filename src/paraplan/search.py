@@ -1063,6 +1063,8 @@ class Explanation:
     best_change: Change | None  # the single change with the most tokens/s (among those that fit)
     planner_best: Plan | None = None  # the planner's best on the same accelerators
     planner_diff: dict[str, float] = field(default_factory=dict)  # time component deltas, planner - given
+    share_faster: float | None = None  # share of the feasible strategies predicted faster than the given one
+    n_feasible: int = 0  # feasible strategies on the same accelerators (the planner's space)
 
     def to_json(self) -> dict[str, Any]:
         return {"roofline_s": self.roofline_s, "step_time_s": self.step_time_s, "losses_s": self.losses,
@@ -1072,7 +1074,9 @@ class Explanation:
                 "planner_best": None if self.planner_best is None else {
                     "label": self.planner_best.label(), "strategy": self.planner_best.strategy.model_dump(mode="json"),
                     "tokens_per_s": self.planner_best.tokens_per_s, "step_time_s": self.planner_best.step_time_s,
-                    "time_component_deltas_s": self.planner_diff}}
+                    "time_component_deltas_s": self.planner_diff},
+                "rank": None if self.share_faster is None else {
+                    "share_faster": self.share_faster, "n_feasible": self.n_feasible}}
 
 
 LOSS_NAMES = ("pipeline bubble", "exposed communication", "recompute", "low GEMM/attention efficiency",
@@ -1123,6 +1127,8 @@ def explain(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy, workload
     if compare:
         r = search(model, cluster, strategy.global_batch, workload, gpus=[strategy.n_accelerators], framework=fw,
                    precisions=[strategy.precision], optimizer=strategy.optimizer, top=1, layer=layer)
+        if r.n_feasible:
+            ex.share_faster, ex.n_feasible = r.rank_fraction(base["tokens_per_s"]), r.n_feasible
         if r.best is not None and r.best.tokens_per_s > base["tokens_per_s"]:
             ex.planner_best = r.best
             diff = {c: r.best.values[f"time.{c}"] - base[f"time.{c}"] for c in TIME_COMPONENTS}
