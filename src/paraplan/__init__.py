@@ -48,6 +48,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "plan_testtime": (".testtime", "plan_testtime"),
     "run_claims": (".claims", "run_claims"),
     "load_claims": (".claims", "load_claims"),
+    "training_sensitivity": (".sensitivity", "sensitivity"),
 }
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "UnknownNameError", "InvalidStrategyError", "ConfigError", "estimate_inference", "InferenceConfig",
     "SpeculativeConfig", "simulate_serving", "SimConfig", "make_requests", "validate_inference",
     "evaluate_memory", "estimate_finetune", "FinetuneConfig", "plan_testtime", "run_claims", "load_claims",
+    "training_sensitivity",
 ]
 
 

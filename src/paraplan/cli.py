@@ -296,6 +296,14 @@ def train(
             "compare with the planner's best on the same accelerators.",
         ),
     ] = False,
+    sensitivity_: Annotated[
+        bool,
+        typer.Option(
+            "--sensitivity",
+            help="Rank the inputs (peak FLOP/s, memory, link and host bandwidths, fitted derates) by how much the "
+            "step time grows when each is 10% worse.",
+        ),
+    ] = False,
     calibration_file: Annotated[
         str | None,
         typer.Option("--calibration", metavar="PROFILE",
@@ -383,6 +391,11 @@ def train(
 
     fixes = None if est.fits else S.cheapest_fixes(m, c, strategy, workload, fw, layer=layer_)
     why = S.explain(m, c, strategy, workload, fw, layer=layer_) if explain else None
+    sens = None
+    if sensitivity_:
+        from .sensitivity import sensitivity
+
+        sens = sensitivity(m, c, strategy, workload, framework=framework_, layer=layer_, calibration=calibration)
     gp = None
     if n_tokens is not None:
         from .techniques.resilience import training_goodput
@@ -399,6 +412,8 @@ def train(
             payload["fixes"] = fixes.to_json()
         if why is not None:
             payload["explain"] = why.to_json()
+        if sens is not None:
+            payload["sensitivity"] = sens.to_json()
         if _emit(payload, json_out, html_out):
             return
     print_training(est, m, c, goodput=gp)
@@ -406,6 +421,25 @@ def train(
         print_fixes(fixes, est)
     if why is not None:
         print_explanation(why, est)
+    if sens is not None:
+        print_sensitivity(sens)
+
+
+def print_sensitivity(sens: Any) -> None:
+    """Inputs ranked by how much the step grows when each is made worse (paraplan.sensitivity)."""
+    con = _console()
+    con.print()
+    t = Table(title=f"Sensitivity: each input {sens.delta:.0%} worse (peaks and bandwidths x{1 - sens.delta:g}, "
+              f"derates x{1 + sens.delta:g})")
+    for col, just in (("input", "left"), ("step", "right"), ("tokens/s", "right"), ("moves most", "left")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in sens.rows:
+        moved = ", ".join(f"{k} {v:+.3g} s" for k, v in list(r.components_s.items())[:2]) or "nothing"
+        t.add_row(r.factor, f"{r.step_change:+.1%}", f"{r.throughput_change:+.1%}", escape(moved))
+    con.print(t)
+    if sens.largest is not None:
+        con.print(f"[bold]Moves the estimate most[/bold]: {escape(sens.largest.factor)} "
+                  f"({escape(sens.largest.description)}).")
 
 
 def _change_row(t: Table, label: str, tokens_per_s: float, n: int, base_tps: float, base_n: int, step_s: float,
