@@ -100,3 +100,22 @@ def test_a_multi_node_run_without_tp_and_pp_gets_the_guideline_layout(rows) -> N
     assert res.ape is not None, res.skipped
     assert any("tensor parallelism up to the node" in a for a in res.assumptions)
     assert res.config["tp"] == 8 and res.config["pp"] == 35 and res.ape <= 0.10
+
+
+def test_error_band_is_the_held_out_p90_and_unvalidated_families_say_so() -> None:
+    """The band on every estimate is the leave-one-source-out p90 of the fitted layer (not the smaller in-sample
+    p90); an accelerator family without published runs says the band may be too narrow; the spec layer has none."""
+    from paraplan import catalog
+    from paraplan.strategy import Strategy
+    from paraplan.train import Workload, estimate_training, training_params
+
+    val = training_params()["validation"]
+    s = Strategy(dp=8, micro_batch=1, global_batch=64)
+    h100 = estimate_training(catalog.get_model("llama-3-8b"), catalog.get_cluster("dgx-h100"), s, Workload())
+    assert h100.error_band_pct == val["leave_one_source_out"]["p90_ape_pct"] > val["p90_ape_pct"]
+    assert not any("no published training runs" in a for a in h100.assumptions)
+    v100 = estimate_training(catalog.get_model("llama-3-8b"), catalog.get_cluster("v100-sxm2-32gb:8"), s, Workload())
+    assert any("no published training runs on volta" in a for a in v100.assumptions)
+    spec = estimate_training(catalog.get_model("llama-3-8b"), catalog.get_cluster("dgx-h100"), s, Workload(),
+                             layer="spec")
+    assert spec.error_band_pct is None

@@ -581,7 +581,7 @@ def print_training(est: TrainingEstimate, model: ModelSpec, cluster: ClusterSpec
         if est.cost_usd is not None:
             grid.add_row("Cost", f"${est.cost_usd:,.0f} at ${acc.price_per_hour:.2f} per accelerator-hour")
     band = (
-        f"±{est.error_band_pct:.0f}% (p90 APE on published runs)"
+        f"±{est.error_band_pct:.0f}% (p90 APE on published runs, each source held out of the fit)"
         if est.error_band_pct is not None
         else "none (unvalidated layer)"
     )
