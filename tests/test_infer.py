@@ -255,3 +255,18 @@ def test_parallelism_the_model_cannot_take() -> None:
         estimate_inference(LLAMA8, H100, InferenceConfig(tp=2, ep=2))
     with pytest.raises(ServingInputError, match="accelerators per replica"):
         estimate_inference(LLAMA8, catalog.get_cluster("h100-sxm:2"), InferenceConfig(tp=4))
+
+
+def test_serving_estimates_carry_the_error_band_of_their_engine_kind() -> None:
+    from paraplan import catalog
+    from paraplan.infer import InferenceConfig, estimate_inference, inference_params
+
+    fit = inference_params()["fit"]
+    m, c = catalog.get_model("llama-3-8b"), catalog.get_cluster("h100-sxm:1")
+    ds = estimate_inference(m, c, InferenceConfig(engine="deepspeed"), batch=8, input_len=512, output_len=128)
+    assert ds.error_band_pct == fit["deepspeed"]["p90_ape_pct"] and ds.error_band_engine == "deepspeed"
+    # a kind without fitted rows of its own reports the band of the parameters it uses (the compiled engine's)
+    sg = estimate_inference(m, c, InferenceConfig(engine="sglang"), batch=8, input_len=512, output_len=128)
+    assert sg.error_band_engine == "trtllm" and sg.error_band_pct == fit["trtllm"]["p90_ape_pct"]
+    spec = estimate_inference(m, c, InferenceConfig(), batch=8, input_len=512, output_len=128, layer="spec")
+    assert spec.error_band_pct is None and spec.error_band_engine is None

@@ -394,6 +394,9 @@ def _print_estimate(C: Any, est: Any, bound: dict[str, Any] | None = None) -> No
         grid.add_row("Speculative", f"{s.method}: {s.mean_accepted:.2f} tokens/step, {s.verified_tokens} verified, "
                      f"draft {C.fmt_time(s.draft_s)} + verify {C.fmt_time(s.verify_s)} vs plain "
                      f"{C.fmt_time(s.plain_step_s)}: speedup {s.speedup:.2f}x")
+    grid.add_row("Error band", "none (unvalidated layer or engine kind)" if est.error_band_pct is None else
+                 f"±{est.error_band_pct:.0f}% (p90 APE on published runs of engine kind "
+                 f"'{est.error_band_engine}', after the fit)")
     grid.add_row("Provenance", escape(est.provenance))
     con.print(grid)
     con.print()

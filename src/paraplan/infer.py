@@ -179,6 +179,20 @@ def engine_params(engine: str, layer: Layer = "curves",
     return out
 
 
+def engine_error_band(engine: str, layer: Layer = "curves") -> tuple[float | None, str | None]:
+    """(p90 APE in percent, the engine kind it was measured on) of the published rows after the fit. An engine
+    kind without fitted rows gets the band of the kind whose parameters it uses (``default``: the compiled
+    engine's); the spec layer has none."""
+    if layer == "spec":
+        return None, None
+    doc = inference_params()
+    fit, engines = doc.get("fit") or {}, doc.get("engines") or {}
+    if engine not in fit:
+        engine = next((k for k, v in engines.items() if k != "default" and v == engines.get("default")), engine)
+    band = (fit.get(engine) or {}).get("p90_ape_pct")
+    return (None, None) if band is None else (float(band), engine)
+
+
 # ===================================================================== resolved context
 class _Setup:
     """Everything derived once from (model, cluster, config): dtypes, scaled accelerators, per-rank shapes."""
@@ -627,6 +641,10 @@ class InferenceEstimate(BaseModel):
     speculative: SpeculativeEstimate | None = None
     assumptions: list[str] = []
     provenance: str = ""
+    #: p90 APE of published rows after the fit (catalog/curves/inference.yaml, in-sample), measured on the
+    #: engine kind ``error_band_engine`` (None for the spec layer)
+    error_band_pct: float | None = None
+    error_band_engine: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -782,6 +800,7 @@ def estimate_inference(model: ModelSpec, cluster: ClusterSpec, config: Inference
     ]
     if acc.kind == "cpu":
         assumptions.append("CPU inference: the default (GPU-derived) efficiency curves apply to the CPU's peaks")
+    band, band_engine = engine_error_band(cfg.engine, layer)
     return InferenceEstimate(
         model=model.name, cluster=cluster.name, accelerator=acc.name, config=cfg, replicas=replicas,
         accelerators_per_replica=cfg.accelerators, n_accelerators=n_acc, batch=batch, input_len=input_len,
@@ -795,7 +814,7 @@ def estimate_inference(model: ModelSpec, cluster: ClusterSpec, config: Inference
         max_batch=max(mb, 0), fits=fits, price_per_hour=price,
         cost_per_million_output_tokens=usd_s / out_tps * 1e6 if price > 0 else None,
         cost_per_million_tokens=usd_s / tot_tps * 1e6 if price > 0 else None,
-        speculative=spec_est, assumptions=assumptions,
+        speculative=spec_est, assumptions=assumptions, error_band_pct=band, error_band_engine=band_engine,
         provenance=f"layer={layer}: spec sheet ({acc.source or 'catalog'})"
         + ("" if layer == "spec" else f" + {curves_provenance(acc, layer)} + shared engine parameters "
            "(catalog/curves/inference.yaml)"),
