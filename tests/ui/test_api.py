@@ -27,7 +27,10 @@ def test_estimate_equals_python_api(client: Any) -> None:
     assert got["step_time_s"] == est.step_time_s
     assert got["memory"]["total_bytes"] == est.memory.total_bytes
     assert got["time"]["components_s"] == est.time.components_s
-    assert set(got["view"]["charts"]) == {"memory", "time", "timeline"}
+    assert set(got["view"]["charts"]) == {"memory", "time", "timeline", "sensitivity"}
+    from paraplan.sensitivity import sensitivity
+    sens = sensitivity(get_model("gpt-3-175b"), get_cluster("dgx-a100:1024"), est.strategy, Workload(seq_len=2048))
+    assert got["sensitivity"] == sens.to_json()
     assert got["view"]["summary"][3]["value"] == est.step_time_s
 
 

@@ -93,6 +93,20 @@ def timeline_figure(tl: Any, title: str | None = None, n_micro_total: int | None
                                             yaxis={"autorange": "reversed", "type": "category"})}
 
 
+def sensitivity_figure(sens: dict[str, Any]) -> Figure:
+    """Tornado of :mod:`paraplan.sensitivity`: step-time change per input made ``delta`` worse."""
+    rows = sorted(sens["factors"], key=lambda r: r["step_change"])
+    d = sens["delta"]
+    return {"data": [{"type": "bar", "orientation": "h", "name": "step time",
+                      "y": [r["factor"] for r in rows], "x": [100 * r["step_change"] for r in rows],
+                      "text": [f"{100 * r['step_change']:+.1f}%" for r in rows], "textposition": "auto",
+                      "customdata": [r["description"] for r in rows], "marker": {"color": PALETTE[2]},
+                      "hovertemplate": "%{customdata}: step %{x:+.2f}%<extra>%{y}</extra>"}],
+            "layout": _layout(f"Sensitivity: step time when each input is {100 * d:.0f}% worse",
+                              xaxis={"title": {"text": "% change of the step time"}}, showlegend=False,
+                              margin={"l": 140, "r": 20, "t": 50, "b": 50})}
+
+
 def training_charts(payload: dict[str, Any]) -> dict[str, Figure]:
     from ..cost.timeline import estimate_timeline
 
@@ -114,6 +128,8 @@ def training_charts(payload: dict[str, Any]) -> dict[str, Figure]:
             out["timeline"] = timeline_figure(tl, n_micro_total=payload.get("n_micro_batches"))
         except ValueError:
             pass
+    if payload.get("sensitivity"):
+        out["sensitivity"] = sensitivity_figure(payload["sensitivity"])
     return out
 
 
