@@ -149,3 +149,29 @@ def test_train_explain_names_the_largest_loss_and_the_change() -> None:
     # a fitting plan without --explain carries no fixes or explanation
     plain = json.loads(run(*args[:-1], "--json", "-").stdout)
     assert "fixes" not in plain and "explain" not in plain
+
+
+def test_plan_train_fix_restricts_the_search_and_says_so() -> None:
+    args = ["plan", "train", "--model", "gpt-3-175b", "--cluster", "dgx-a100:256", "--global-batch", "512",
+            "--fix", "recompute=full", "--fix", "sp=off", "--fix", "tp=4,8", "--fix", "tp=8,16", "--top", "5"]
+    d = json.loads(run(*args, "--json", "-").stdout)
+    assert d["top"], d
+    for p in d["top"]:
+        st = p["strategy"]
+        assert st["recompute"] == "full" and st["sp"] is False and st["tp"] == 8  # both --fix tp keep only 8
+    assert any("search restricted (--fix): recompute in {full}; sp in {false}; tp in {8}" in n for n in d["notes"])
+    free = json.loads(run(*args[:8], "--top", "5", "--json", "-").stdout)
+    assert free["n_evaluated"] > d["n_evaluated"]
+    assert free["top"][0]["tokens_per_s"] >= d["top"][0]["tokens_per_s"]
+
+
+@pytest.mark.parametrize("fix,needle", [
+    ("recomput=full", "did you mean 'recompute'"),
+    ("recompute=most", "not one of none, selective, full"),
+    ("sp=maybe", "not on/off"),
+    ("tp=eight", "not a whole number"),
+    ("tp", "FIELD=VALUE"),
+])
+def test_plan_train_bad_fix_is_one_error_line(fix: str, needle: str) -> None:
+    r = run("plan", "train", "--model", "gpt-3-175b", "--cluster", "dgx-a100:64", "--global-batch", "64", "--fix", fix)
+    assert_user_error(r, needle)

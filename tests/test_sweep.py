@@ -55,6 +55,15 @@ def test_local_sweep_rows_equal_single_searches() -> None:
     assert r["time_to_train_s"] == pytest.approx(1e11 / r["tokens_per_s"])
 
 
+def test_sweep_fix_restricts_every_cell_like_plan_train() -> None:
+    cfg = SweepConfig.model_validate({**SMALL, "models": ["gpt-3-1.3b"], "fix": ["recompute=full", "tp=2"]})
+    rows = run_sweep(cfg)
+    assert rows and all(r["feasible"] and r["tp"] == 2 and r["recompute"] == "full" for r in rows)
+    res = search(catalog.get_model("gpt-3-1.3b"), catalog.get_cluster("dgx-a100", 8), 64,
+                 Workload(seq_len=2048, tokens=1e11), top=2, restrict={"recompute": ["full"], "tp": [2]})
+    assert rows[0]["tokens_per_s"] == pytest.approx(res.best.tokens_per_s, rel=1e-12)
+
+
 def test_a_cell_without_a_feasible_plan_is_a_row_with_the_reason() -> None:
     cfg = SweepConfig.model_validate({"models": "gpt-3-175b", "clusters": "dgx-a100", "global_batch": 64,
                                       "gpus": [8]})
@@ -69,6 +78,7 @@ def test_a_cell_without_a_feasible_plan_is_a_row_with_the_reason() -> None:
     ({**SMALL, "global_batch": [0]}, "at least 1"),
     ({**SMALL, "objective": "speed"}, "objective"),
     ({**SMALL, "colour": "red"}, "colour"),
+    ({**SMALL, "fix": ["recomput=full"]}, "did you mean 'recompute'"),
 ])
 def test_bad_sweep_files_are_one_line_errors(tmp_path: Path, doc: dict, needle: str) -> None:
     r = runner.invoke(app, ["sweep", "--config", str(_write(tmp_path, doc)), "--out", str(tmp_path / "r.csv")])

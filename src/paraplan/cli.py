@@ -1143,6 +1143,12 @@ def plan_train(
         list[str] | None,
         typer.Option("--allow", help="Also search: fp8, fp16, fp32 (precisions), tp-across-nodes, offload."),
     ] = None,
+    fix: Annotated[
+        list[str] | None,
+        typer.Option("--fix", metavar="FIELD=V[,V]",
+                     help="Search only these values of a strategy field (repeatable): recompute=full, tp=4,8, "
+                     "sp=off, zero=0,1, schedule=1f1b, micro_batch=1,2 ..."),
+    ] = None,
     framework: Annotated[
         FrameworkName, typer.Option("--framework", help="Framework whose rules, schedules and ZeRO stages apply.")
     ] = FrameworkName.megatron,
@@ -1178,11 +1184,14 @@ def plan_train(
     counts = S.parse_gpus(gpus, c.per_node) if gpus is not None else [c.n_accelerators]
     base = S.scaled_cluster(c, counts[0])
     precisions, notes, across = S.resolve_precisions(base, _parse_allow(allow))
+    restrict = S.parse_restrict(fix or [])
+    if restrict:
+        notes.append(S.restrict_note(restrict))
     workload = Workload(seq_len=seq_len, tokens=n_tokens)
     res = S.search(m, base, global_batch, workload, gpus=counts, framework=_val(framework),
                    objective=_val(objective), precisions=precisions, optimizer=_val(optimizer), top=top,
                    layer=_val(layer), tp_across_nodes=True if across else None,
-                   offload=S.allows_offload(_parse_allow(allow)))
+                   offload=S.allows_offload(_parse_allow(allow)), restrict=restrict or None)
     res.notes[:0] = notes
     remedy = None
     if not res.top:

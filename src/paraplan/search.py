@@ -21,6 +21,7 @@ computed exactly on the sub-grid of the axes that rule reads. The legal strategi
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import time
@@ -660,6 +661,50 @@ def _score(objective: str, tokens_per_s: np.ndarray, n: int, price: float) -> np
 #: strategy fields ``restrict`` accepts, with how to turn a name into a code
 _CODES = {"schedule": SCHEDULES, "recompute": RECOMPUTES, "precision": PRECISIONS, "offload": OFFLOAD_TIERS,
           "offload_params": OFFLOAD_TIERS}
+
+
+_BOOLS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False, "0": False}
+
+
+def parse_restrict(items: Sequence[str]) -> dict[str, list[Any]]:
+    """``["recompute=full", "tp=4,8", "sp=off"]`` -> ``{"recompute": ["full"], "tp": [4, 8], "sp": [False]}``
+    (``paraplan plan train --fix``); a field given twice keeps the values both allow."""
+    fields = [f for names in AXES.values() for f in names]
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not text.strip():
+            raise ConfigError(f"--fix expects FIELD=VALUE[,VALUE...] (e.g. recompute=full, tp=4,8), not '{item}'")
+        if name not in fields:
+            near = difflib.get_close_matches(name, fields, n=1)
+            raise ConfigError(f"--fix: unknown field '{name}'" + (f" (did you mean '{near[0]}'?)" if near else "")
+                              + f"; expected one of {', '.join(fields)}")
+        vals: list[Any] = []
+        for v in (x.strip().lower() for x in text.split(",") if x.strip()):
+            if name in _CODES:
+                if v not in _CODES[name]:
+                    raise ConfigError(f"--fix {name}: '{v}' is not one of {', '.join(_CODES[name])}")
+                vals.append(v)
+            elif name in ("sp", "hsdp"):
+                if v not in _BOOLS:
+                    raise ConfigError(f"--fix {name}: '{v}' is not on/off (true/false)")
+                vals.append(_BOOLS[v])
+            else:
+                try:
+                    vals.append(int(v))
+                except ValueError:
+                    raise ConfigError(f"--fix {name}: '{v}' is not a whole number") from None
+        out[name] = [v for v in out[name] if v in vals] if name in out else vals
+    return out
+
+
+def restrict_note(restrict: Mapping[str, Sequence[Any]]) -> str:
+    """One line saying how a search was narrowed (``--fix``), for the result's notes."""
+    def show(v: Any) -> str:
+        return str(v).lower() if isinstance(v, bool) else str(v)
+    return "search restricted (--fix): " + "; ".join(
+        f"{k} in {{{', '.join(show(v) for v in vs)}}}" for k, vs in restrict.items())
 
 
 def _restrict(space: SearchSpace, restrict: Mapping[str, Sequence[Any]] | None) -> SearchSpace:

@@ -11,6 +11,7 @@ A sweep file (YAML)::
     objective: throughput                   # throughput | cost | time-to-train
     framework: megatron
     allow: [fp8]
+    fix: [recompute=selective, "tp=4,8"]   # optional: search only these values (plan train --fix)
     top: 1                                  # plans kept per cell
     tokens: 1T                              # optional: time and cost to train
 
@@ -62,12 +63,13 @@ class SweepConfig(BaseModel):
     objective: str = "throughput"
     framework: str = "megatron"
     allow: list[str] = []
+    fix: list[str] = []  # FIELD=V[,V] as plan train --fix
     top: int = Field(default=1, ge=1, le=100)
     tokens: float | str | None = None
     optimizer: str = "adamw"
     layer: str = "curves"
 
-    @field_validator("models", "clusters", "global_batch", "seq_len", "gpus", "allow", mode="before")
+    @field_validator("models", "clusters", "global_batch", "seq_len", "gpus", "allow", "fix", mode="before")
     @classmethod
     def _listify(cls, v: Any) -> list[Any]:
         return _as_list(v)
@@ -91,10 +93,11 @@ def cells(config: SweepConfig) -> list[dict[str, Any]]:
     """The cells of the sweep, in order (model, cluster, global batch, sequence length, accelerator count).
     Names and ranges are checked here, so a bad sweep fails before any search runs."""
     from .catalog import get_cluster, get_model
-    from .search import check_request, parse_gpus, resolve_precisions
+    from .search import check_request, parse_gpus, parse_restrict, resolve_precisions
 
     if config.objective not in ("throughput", "cost", "time-to-train"):
         raise ConfigError(f"objective '{config.objective}': expected throughput, cost or time-to-train")
+    parse_restrict(config.fix)
     from .rules import get_framework
 
     get_framework(config.framework)
@@ -133,8 +136,11 @@ def _settings(config: SweepConfig) -> dict[str, Any]:
             tokens = parse_count(tokens)
         except Exception as exc:  # typer.BadParameter
             raise ConfigError(f"tokens: {exc}") from None
+    from .search import parse_restrict
+
     return {"objective": config.objective, "framework": config.framework, "allow": list(config.allow),
-            "top": config.top, "tokens": tokens, "optimizer": config.optimizer, "layer": config.layer}
+            "top": config.top, "tokens": tokens, "optimizer": config.optimizer, "layer": config.layer,
+            "restrict": parse_restrict(config.fix)}
 
 
 def run_cell(cell: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -155,7 +161,8 @@ def run_cell(cell: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, A
         res = search(model, cluster, cell["global_batch"], Workload(seq_len=cell["seq_len"], tokens=settings["tokens"]),
                      framework=settings["framework"], objective=settings["objective"], precisions=precisions,
                      optimizer=settings["optimizer"], top=settings["top"], layer=settings["layer"],
-                     tp_across_nodes=True if across else None, offload=allows_offload(settings["allow"]))
+                     tp_across_nodes=True if across else None, offload=allows_offload(settings["allow"]),
+                     restrict=settings.get("restrict") or None)
     except (ParaplanError, ValueError) as exc:
         return [{**base, "rank": None, "feasible": False, "reason": " ".join(str(exc).split()),
                  "elapsed_s": time.perf_counter() - t0}]

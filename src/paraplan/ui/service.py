@@ -181,6 +181,8 @@ class PlanRequest(ModelRef):
     gpus: str | None = Field(None, max_length=80, description="1024 | 512,1024 | 256..2048 | 256..4096:x2")
     objective: Literal["throughput", "cost", "time-to-train"] = "throughput"
     allow: list[Literal["fp8", "fp16", "fp32", "tp-across-nodes", "offload"]] = []
+    fix: list[str] = Field([], max_length=16, description="Search only these values of a field (--fix), e.g. "
+                           "['recompute=full', 'tp=4,8', 'sp=off'].")
     framework: Framework = "megatron"
     top: int = Field(10, ge=1, le=100)
     tokens: float | None = Field(None, gt=0)
@@ -219,13 +221,16 @@ def train_plan(req: PlanRequest, timeout_s: float = SEARCH_TIMEOUT_S) -> dict[st
                             f"{MAX_SEARCH_ACCELERATORS:,} per search")
     base = S.scaled_cluster(c, counts[0])
     precisions, notes, across = S.resolve_precisions(base, list(req.allow))
+    restrict = S.parse_restrict(req.fix)
+    if restrict:
+        notes.append(S.restrict_note(restrict))
     workload = Workload(seq_len=req.seq_len, tokens=req.tokens)
 
     def run() -> tuple[Any, Any]:
         res = S.search(m, base, req.global_batch, workload, gpus=counts, framework=req.framework,
                        objective=req.objective, precisions=precisions, optimizer=req.optimizer, top=req.top,
                        layer=req.layer, tp_across_nodes=True if across else None,
-                       offload=S.allows_offload(req.allow))
+                       offload=S.allows_offload(req.allow), restrict=restrict or None)
         res.notes[:0] = notes
         remedy = None
         if not res.top:
