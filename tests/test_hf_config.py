@@ -260,3 +260,45 @@ def test_no_transformers_import() -> None:
             f"h.load_hf_config({str(HF / 'llama')!r}); h.load_hf_config({str(HF / 'gemma3')!r}); "
             "assert 'transformers' not in sys.modules and 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+_QWEN3_NEXT = {"model_type": "qwen3_next", "hidden_size": 2048, "num_hidden_layers": 48, "num_attention_heads": 16,
+               "num_key_value_heads": 2, "head_dim": 256, "intermediate_size": 5120, "moe_intermediate_size": 512,
+               "num_experts": 512, "num_experts_per_tok": 10, "vocab_size": 151936,
+               "full_attention_interval": 4, "linear_num_key_heads": 16, "linear_key_head_dim": 128}
+
+
+@pytest.mark.parametrize("extra,needle", [
+    ({"full_attention_interval": 4, "linear_num_key_heads": 16}, "full_attention_interval"),
+    ({"hybrid_override_pattern": "M-M-M*-M-"}, "hybrid_override_pattern"),
+    ({"layer_types": ["mamba", "mamba", "attention", "mamba"]}, "layer_types mamba"),
+    ({"layer_types": ["conv", "full_attention"]}, "layer_types conv"),
+])
+def test_hybrid_configs_carry_a_caveat_into_every_estimate(extra: dict, needle: str) -> None:
+    from paraplan import catalog
+    from paraplan.infer import InferenceConfig, estimate_inference
+    from paraplan.search import search
+    from paraplan.strategy import Strategy
+    from paraplan.train import Workload, estimate_training
+
+    cfg = {"model_type": "llama", "hidden_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8,
+           "intermediate_size": 4096, "vocab_size": 32000, **extra}
+    m = load_hf_config(cfg)
+    (cav,) = m.caveats
+    assert needle in cav and "does not model" in cav
+    c = catalog.get_cluster("dgx-h100", 8)
+    est = estimate_training(m, c, Strategy(dp=8, global_batch=8), Workload(seq_len=1024))
+    assert cav in est.assumptions
+    inf = estimate_inference(m, catalog.get_cluster("h100-sxm:1"), InferenceConfig(), batch=1, input_len=128,
+                             output_len=16)
+    assert cav in inf.assumptions
+    assert cav in search(m, c, 8, Workload(seq_len=1024), top=1).notes
+
+
+def test_plain_and_sliding_window_configs_have_no_caveat() -> None:
+    base = {"model_type": "llama", "hidden_size": 1024, "num_hidden_layers": 4, "num_attention_heads": 8,
+            "intermediate_size": 4096, "vocab_size": 32000}
+    assert load_hf_config(base).caveats == ()
+    swa = {**base, "sliding_window": 512, "layer_types": ["sliding_attention", "full_attention"] * 2}
+    assert load_hf_config(swa).caveats == ()
+    assert load_hf_config(_QWEN3_NEXT).caveats  # Qwen3-Next's gated DeltaNet layers

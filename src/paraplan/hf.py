@@ -6,6 +6,9 @@ gemma, gemma2, gemma3 / gemma3_text, llama4 / llama4_text, gpt_oss and nemotron.
 nest the language model under ``text_config`` (llama4, gemma3, ...) are read from that block. Any other
 ``model_type`` works when it has the standard keys (``hidden_size``, ``num_hidden_layers``,
 ``num_attention_heads``, ``intermediate_size``, ``vocab_size``); it is then read as a Llama-like decoder.
+Configs with state-space, linear-attention or convolution layers (``hybrid_override_pattern``,
+``full_attention_interval``, ``layer_types`` with ``mamba``/``linear_attention``/``conv``, ...) are read the same
+way with a caveat in :attr:`ModelSpec.caveats`, which every estimate repeats: those layers are not modelled.
 
 Defaults follow the ``transformers`` config classes only where released checkpoints rely on them (gpt2's
 ``n_inner``, MPT's ``expansion_ratio``, falcon's ``ffn_hidden_size``, the sparse Gemma 3 ``text_config``,
@@ -217,6 +220,30 @@ def _sliding(mt: str, cfg: Mapping[str, Any], n_layers: int, max_seq: int) -> tu
 
 
 # ------------------------------------------------------------------------------------------ public API
+#: config keys that mark token mixers other than softmax attention (state-space / Mamba, linear attention,
+#: gated DeltaNet, short convolutions), which the cost model does not price
+_HYBRID_KEYS = ("hybrid_override_pattern", "layers_block_type", "attn_layer_period", "full_attention_interval",
+                "linear_num_key_heads", "mamba_d_state", "mamba_num_heads", "ssm_state_size", "mamba_expand",
+                "conv_L_cache")
+_NON_ATTENTION_LAYERS = ("mamba", "linear_attention", "conv", "ssm", "recurrent", "rwkv", "deltanet")
+
+
+def _hybrid_caveat(mt: str, cfg: Mapping[str, Any]) -> str | None:
+    """A caveat when the config has layers whose token mixer is not softmax attention."""
+    found = [k for k in _HYBRID_KEYS if cfg.get(k) is not None]
+    types = cfg.get("layer_types")
+    if isinstance(types, list):
+        other = sorted({str(t) for t in types if any(w in str(t).lower() for w in _NON_ATTENTION_LAYERS)})
+        if other:
+            found.append("layer_types " + "/".join(other))
+    if not found:
+        return None
+    return (f"'{mt or 'unknown'}' has state-space / linear-attention layers ({', '.join(found)}) that paraplan "
+            "does not model: every layer is priced as softmax attention with a KV cache, so attention time and "
+            "KV-cache memory are overestimated and those layers' own projections are approximated by the "
+            "attention's")
+
+
 def load_hf_config(src: str | Path | Mapping[str, Any], name: str | None = None) -> ModelSpec:
     """A :class:`ModelSpec` from a Hugging Face ``config.json``: a path, a folder holding one, or the dict.
 
@@ -426,6 +453,7 @@ def load_hf_config(src: str | Path | Mapping[str, Any], name: str | None = None)
             moe=moe,
             norm=norm,
             bias=bias,
+            caveats=tuple(c for c in (_hybrid_caveat(mt, cfg),) if c),
         )
     except ValidationError as exc:
         raise ConfigError(f"config.json for '{name}' gives an invalid model: {exc}") from None

@@ -769,7 +769,7 @@ def estimate_inference(model: ModelSpec, cluster: ClusterSpec, config: Inference
         dec_total = 0.0
         tpot = 0.0
     spec_est = None
-    assumptions: list[str] = []
+    assumptions: list[str] = list(model.caveats)
     if speculative is not None:
         spec_est = speculative_step(model, cluster, cfg, speculative, batch, input_len + output_len / 2.0,
                                     layer=layer, calibration=calibration)

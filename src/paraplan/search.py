@@ -785,7 +785,8 @@ def search(model: ModelSpec, cluster: ClusterSpec, global_batch: int, workload: 
     price = acc.price_per_hour
     res = SearchResult(model=model.name, cluster=cluster.name, accelerator=acc.name, framework=fw.name,
                        objective=objective, global_batch=global_batch, seq_len=workload.seq_len, gpus=counts,
-                       precisions=list(precisions), price_per_hour=price, tokens=workload.tokens)
+                       precisions=list(precisions), price_per_hour=price, tokens=workload.tokens,
+                       notes=list(model.caveats))
     if objective == "cost" and price <= 0:
         res.notes.append(f"{acc.name} has no price in the catalog: cost ranked in accelerator-hours per token")
     if objective == "time-to-train" and not workload.tokens:

@@ -74,6 +74,9 @@ class ModelSpec(_Frozen):
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
     bias: bool = False
     params_published: float | None = None  # headline parameter count, for cross-checks only
+    #: what the architecture has that the cost model does not price (e.g. state-space or linear-attention
+    #: layers read as full attention); every estimate repeats these in its assumptions
+    caveats: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:

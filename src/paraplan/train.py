@@ -586,7 +586,7 @@ def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy
     (e.g. a ``paraplan calibrate`` profile) in the estimate's ``provenance``."""
     workload = workload or Workload()
     fw = get_framework(framework)
-    assumptions: list[str] = []
+    assumptions: list[str] = list(model.caveats)
     if strategy is None:
         strategy = Strategy(dp=cluster.n_accelerators, global_batch=cluster.n_accelerators)
         assumptions.append(f"no strategy given: pure data parallel dp={cluster.n_accelerators}, micro-batch 1")

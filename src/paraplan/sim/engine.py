@@ -696,7 +696,7 @@ def simulate_serving(model: ModelSpec, cluster: ClusterSpec, requests: Requests,
 
     check_inference(model, cluster, icfg)
     need_acc = cfg.replicas * icfg.accelerators
-    assumptions: list[str] = []
+    assumptions: list[str] = list(model.caveats)
     if need_acc > cluster.n_accelerators:
         assumptions.append(f"{cfg.replicas} replicas x {icfg.accelerators} accelerators = {need_acc} exceed the "
                            f"cluster's {cluster.n_accelerators}; priced as if available")
