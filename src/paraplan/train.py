@@ -52,6 +52,9 @@ class Workload(BaseModel):
     tokens: float | None = None  # total training tokens, for time- and cost-to-train
     dropout: bool = False  # whether the model trains with dropout (stores masks)
     flash_attention: bool | None = None  # None: the framework's default
+    #: element-wise kernel fusion (bias + GeLU/SwiGLU, bias + dropout + residual add, scale + mask + softmax),
+    #: Narayanan et al. 2021 sec. 4.2; False for frameworks before it (each op its own pass over memory)
+    fused_kernels: bool = True
 
 
 @cache
@@ -221,6 +224,12 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     # MoE token permutation (dispatch gather + combine scatter: read and write top_k copies of each token)
     # and the router's softmax/top-k over the experts
     moe_bytes = moe_frac * (8.0 * model.moe.top_k * h + 12.0 * model.moe.n_experts) if model.moe else 0.0
+    if not workload.fused_kernels:
+        # each op its own kernel: the bias add before the activation (+ read and write f) or, gated, the SiLU
+        # before the product (+ read and write f); at both residual sites the bias add and the dropout run
+        # apart from the residual add (+ read and write h each)
+        act_bytes = act_bytes + (4.0 * f_layer if model.gated or model.bias else 0.0)
+        rep = rep + 2.0 * ((4.0 * h if model.bias else 0.0) + (4.0 * h if workload.dropout else 0.0))
     ew_bytes_tok = np.where(s.sp, rep / tp, rep) + (act_bytes + rope_bytes) / tp + moe_bytes
     ew_f = memory_time(acc, tokens * ew_bytes_tok, layer=layer)
     if layer == "spec" and s.precision.size and np.any(s.precision == PRECISIONS.index("fp8")):
@@ -241,13 +250,14 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
         # unfused attention (Megatron before flash attention): batched GEMMs over the full s x s scores (no
         # causal skipping; priced as one GEMM with the batch and heads stacked into m, whose roofline counts
         # writing and reading the scores) plus the fused scale-mask-softmax pass (read + write, 4 B per
-        # score) and, with dropout, a dropout pass (read, write, mask: 5 B). Backward: twice the GEMMs and
-        # about twice the traffic.
+        # score; three passes, 12 B, without kernel fusion) and, with dropout, a dropout pass (read, write,
+        # mask: 5 B). Backward: twice the GEMMs and about twice the traffic.
         heads_rank = model.n_heads / tp
         rows = mb * heads_rank * (seq / cp)
         qk = gemm_time(acc, "bf16", rows, seq, float(dqk), layer=layer)
         av = gemm_time(acc, "bf16", rows, float(dv), seq, layer=layer)
-        traffic = memory_time(acc, rows * seq * (4.0 + (5.0 if workload.dropout else 0.0)), layer=layer,
+        softmax = 4.0 if workload.fused_kernels else 12.0
+        traffic = memory_time(acc, rows * seq * (softmax + (5.0 if workload.dropout else 0.0)), layer=layer,
                               op="stream")
         attn_f = qk + av + traffic
         attn_b = 2.0 * attn_f
@@ -604,7 +614,8 @@ def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy
     flash = fw.flash_attention if workload.flash_attention is None else workload.flash_attention
     assumptions += [
         f"framework '{fw.name}' overlap rules: {fw.overlap.model_dump()}",
-        f"flash attention: {flash}; dropout: {workload.dropout}",
+        f"flash attention: {flash}; dropout: {workload.dropout}"
+        + ("" if workload.fused_kernels else "; element-wise kernels unfused (one pass per op)"),
         "gradients reduced in 16-bit; Adam states 12 B/param (fp32 master, m, v)",
         f"framework memory overhead {M.FRAMEWORK_OVERHEAD_BYTES / 1e9:.1f} GB per accelerator",
         "TP/CP/EP groups inside one scale-up domain when they fit; DP across domains is hierarchical",

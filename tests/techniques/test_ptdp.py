@@ -58,3 +58,32 @@ def test_sweep_helpers_agree_with_per_gpu_flops():
     # recompute costs throughput where both fit, and never more than the extra forward's share plus its comm
     loss = ptdp.recompute_cost(m, 64, 2, 1, [64]).value
     assert 0.0 < loss < 0.5
+
+
+def test_unfused_kernels_only_add_element_wise_traffic() -> None:
+    """Workload(fused_kernels=False) prices one pass per element-wise op: it moves the element-wise, attention
+    (unfused softmax) and recompute components up and nothing else; fused is the default."""
+    fused = ptdp.ptdp_estimate("gpt-3-175b", 384, 8, 12, 1536)
+    unfused = ptdp.ptdp_estimate("gpt-3-175b", 384, 8, 12, 1536, fused_kernels=False)
+    a, b = fused.time.components_s, unfused.time.components_s
+    assert b["elementwise"] > a["elementwise"] and b["attention"] > a["attention"]
+    assert b["recompute"] > a["recompute"]  # full recompute repeats the forward's element-wise passes
+    for k in ("gemm", "tp_comm", "optimizer"):  # exposed DP and the bubble follow the compute they hide under
+        assert b[k] == pytest.approx(a[k], rel=1e-12), k
+    assert unfused.memory.total_bytes == fused.memory.total_bytes
+    assert any("unfused" in x for x in unfused.assumptions) and not any("unfused (one" in x for x in fused.assumptions)
+    # the gain shrinks with model width (more GEMM work per element-wise byte), as the paper measured
+    assert ptdp.fusion_gain("gpt-3-175b", 384, 8, 12, 1536).value > ptdp.fusion_gain("gpt-530b", 2520, 8, 35,
+                                                                                      2520).value > 1.0
+
+
+def test_validator_assumes_unfused_kernels_before_2021() -> None:
+    from paraplan.validate.train import row_config
+
+    row = {"source": "Some lab 2020", "model": "gpt-3-175b", "gpu_type": "A100 80GB SXM", "gpu_count": "64",
+           "precision": "fp16", "tp": "8", "pp": "8", "dp": "1", "micro_batch": "1", "global_batch_seqs": "64",
+           "seq_len": "2048", "recompute": "full"}
+    *_, workload, _, notes = row_config(row)
+    assert workload.fused_kernels is False and any("unfused (source from 2020" in n for n in notes)
+    *_, workload, _, _ = row_config({**row, "source": "Some lab 2022"})
+    assert workload.fused_kernels is True

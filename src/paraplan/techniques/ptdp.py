@@ -14,7 +14,8 @@ rules (parameter all-gathers and gradient reduce-scatters per micro-batch, overl
 
 Sec. 5.4-5.6 sweep alternatives to one layout, the question the planner answers: (t, p) splits of 64 GPUs
 (Fig. 13), pipeline or tensor against data parallelism (Figs. 14-15), the micro-batch size (Fig. 16) and
-recompute (Fig. 17). :func:`split_advantage`, :func:`falls_with_degree`, :func:`best_micro_batch`,
+recompute (Fig. 17); sec. 5.8 measures operator fusion (:func:`fusion_gain`, priced with
+``Workload(fused_kernels=False)``). :func:`split_advantage`, :func:`falls_with_degree`, :func:`best_micro_batch`,
 :func:`recompute_cost` and :func:`recompute_batch_gain` price those sweeps with the same estimator; the models,
 not named in the captions, come from :func:`paper_gpt` with dimensions inferred from the parameter counts.
 """
@@ -65,7 +66,7 @@ def _model(model: ModelArg) -> ModelSpec:
 
 def ptdp_estimate(model: ModelArg, gpus: int, tp: int, pp: int, global_batch: int, micro_batch: int = 1,
                   vpp: int = 1, cluster: str = "dgx-a100", recompute: str = "full",
-                  tp_across_nodes: bool = False) -> TrainingEstimate:
+                  tp_across_nodes: bool = False, fused_kernels: bool = True) -> TrainingEstimate:
     """One PTD-P training step as the paper ran it (fp16 mixed precision, full recompute, no sequence parallelism).
 
     ``tp_across_nodes``: skip the rule that keeps tensor parallelism inside a node (sec. 5.4 ran t = 16 and 32 on
@@ -76,8 +77,8 @@ def ptdp_estimate(model: ModelArg, gpus: int, tp: int, pp: int, global_batch: in
     st = Strategy(tp=tp, pp=pp, dp=dp, vpp=vpp, schedule="interleaved" if vpp > 1 else "1f1b",
                   micro_batch=micro_batch, global_batch=global_batch, recompute=recompute,  # type: ignore[arg-type]
                   precision="fp16")
-    return estimate_training(m, c, st, Workload(seq_len=SEQ, dropout=True, flash_attention=False),
-                             check=not tp_across_nodes)
+    return estimate_training(m, c, st, Workload(seq_len=SEQ, dropout=True, flash_attention=False,
+                                                fused_kernels=fused_kernels), check=not tp_across_nodes)
 
 
 def per_gpu_flops(model: ModelArg, gpus: int, tp: int, pp: int, global_batch: int, micro_batch: int = 1,
@@ -212,3 +213,13 @@ def recompute_batch_gain(model: ModelArg, gpus: int, tp: int, pp: int, global_ba
             if fits:
                 best[rc] = max(best[rc], v)
     return ClaimValue(best["full"] / best["none"] if best["none"] else float("inf"), best)
+
+
+def fusion_gain(model: ModelArg, gpus: int, tp: int, pp: int, global_batch: int) -> ClaimValue:
+    """Throughput with Megatron's fused element-wise kernels over one kernel per op (sec. 4.2, 5.8)."""
+    fused = ptdp_estimate(model, gpus, tp, pp, global_batch)
+    unfused = ptdp_estimate(model, gpus, tp, pp, global_batch, fused_kernels=False)
+    return ClaimValue(unfused.step_time_s / fused.step_time_s,
+                      {"fused_step_s": fused.step_time_s, "unfused_step_s": unfused.step_time_s,
+                       "elementwise_unfused_s": unfused.time.components_s["elementwise"],
+                       "elementwise_fused_s": fused.time.components_s["elementwise"]})

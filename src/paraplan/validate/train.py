@@ -286,7 +286,11 @@ def row_config(row: dict[str, str]) -> tuple[ModelSpec, ClusterSpec, Strategy, W
     if year is not None and year < FEATURE_YEAR["flash_attention"]:
         flash = False
         a.append(f"unfused attention (source from {year}, before flash attention in frameworks)")
-    workload = Workload(seq_len=seq, dropout=dropout, flash_attention=flash)
+    fused = True
+    if year is not None and year < FEATURE_YEAR["fused_elementwise"]:
+        fused = False
+        a.append(f"element-wise kernels unfused (source from {year}, before Megatron-LM's fused kernels)")
+    workload = Workload(seq_len=seq, dropout=dropout, flash_attention=flash, fused_kernels=fused)
     if layout_guessed:
         base = _guess_layout(model, cluster, base, workload, fw, _int(row.get("dp")), sp, a)
         dp = base.dp
