@@ -235,3 +235,15 @@ def test_trace_with_bad_rows_names_the_row(tmp_path: Path, body: str, needle: st
     p.write_text(body, encoding="utf-8")
     with pytest.raises(WorkloadError, match=needle):
         read_trace(p)
+
+
+def test_simulation_carries_the_engine_error_band() -> None:
+    from paraplan import catalog
+    from paraplan.infer import InferenceConfig, engine_error_band
+    from paraplan.sim import SimConfig, make_requests, simulate_serving
+
+    m, c = catalog.get_model("llama-3-8b"), catalog.get_cluster("h100-sxm:1")
+    req = make_requests("poisson", 5.0, n=50, seed=0)
+    res = simulate_serving(m, c, req, SimConfig(), InferenceConfig(engine="deepspeed"))
+    assert (res.error_band_pct, res.error_band_engine) == engine_error_band("deepspeed") != (None, None)
+    assert simulate_serving(m, c, req, SimConfig(), InferenceConfig(), layer="spec").error_band_pct is None

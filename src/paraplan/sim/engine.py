@@ -34,7 +34,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ParaplanError
-from ..infer import InferenceConfig, StepCost, kv_budget_bytes, kv_bytes_per_token, weight_bytes_per_accelerator
+from ..infer import (
+    InferenceConfig,
+    StepCost,
+    engine_error_band,
+    kv_budget_bytes,
+    kv_bytes_per_token,
+    weight_bytes_per_accelerator,
+)
 from ..specs import ClusterSpec, ModelSpec
 from .workload import Requests
 
@@ -119,6 +126,10 @@ class SimResult(BaseModel):
     trace_events: list[dict[str, Any]] = []
     wall_time_s: float = 0.0
     assumptions: list[str] = []
+    #: p90 APE of published runs of the engine kind ``error_band_engine`` after the fit (see
+    #: :func:`paraplan.infer.engine_error_band`); None for the spec layer
+    error_band_pct: float | None = None
+    error_band_engine: str | None = None
 
     def chrome_trace(self) -> dict[str, Any]:
         """Chrome/Perfetto trace JSON (``chrome://tracing``) of the recorded iterations."""
@@ -843,6 +854,7 @@ def simulate_serving(model: ModelSpec, cluster: ClusterSpec, requests: Requests,
         f"({total_blocks * bs * kv_bytes_per_token(model, icfg) / 1e9:.1f} GB per accelerator)",
         "iteration times from paraplan.infer.StepCost (the estimator's step-time function)",
     ]
+    band, band_engine = engine_error_band(icfg.engine, layer)  # type: ignore[arg-type]
     return SimResult(
         model=model.name, cluster=cluster.name, config=cfg, inference=icfg, workload=requests.source,
         counts=counts, rejections=rejects, ttft_s=_stats(ttft), tpot_s=_stats(tpot), e2e_s=_stats(e2e),
@@ -854,4 +866,5 @@ def simulate_serving(model: ModelSpec, cluster: ClusterSpec, requests: Requests,
         mean_batch=float(sum(r.batch_time for r in reps) / max(busy, 1e-12)),
         e2e_by_arrival_quarter_s=quarters, overloaded=overloaded,
         preemptions=sum(r.preemptions for r in reps), iterations=sum(r.iters for r in reps), timeseries=ts,
-        trace_events=trace, wall_time_s=_time.perf_counter() - wall0, assumptions=assumptions)
+        trace_events=trace, wall_time_s=_time.perf_counter() - wall0, assumptions=assumptions,
+        error_band_pct=band, error_band_engine=band_engine)
