@@ -302,3 +302,52 @@ def test_plain_and_sliding_window_configs_have_no_caveat() -> None:
     swa = {**base, "sliding_window": 512, "layer_types": ["sliding_attention", "full_attention"] * 2}
     assert load_hf_config(swa).caveats == ()
     assert load_hf_config(_QWEN3_NEXT).caveats  # Qwen3-Next's gated DeltaNet layers
+
+
+_NEXT_FULL = {**_QWEN3_NEXT, "linear_num_value_heads": 32, "linear_value_head_dim": 128, "linear_conv_kernel_dim": 4}
+_GRANITE_H = {"model_type": "granitemoehybrid", "hidden_size": 4096, "num_hidden_layers": 40,
+              "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 12800, "vocab_size": 100352,
+              "layer_types": (["mamba"] * 9 + ["attention"]) * 4, "mamba_n_heads": 128, "mamba_d_head": 64,
+              "mamba_d_state": 128, "mamba_n_groups": 1, "mamba_d_conv": 4, "max_position_embeddings": 131072}
+_JAMBA = {"model_type": "jamba", "hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32,
+          "num_key_value_heads": 8, "intermediate_size": 14336, "vocab_size": 65536, "attn_layer_period": 8,
+          "attn_layer_offset": 4, "mamba_d_state": 16, "mamba_expand": 2, "mamba_d_conv": 4, "num_experts": 16,
+          "num_experts_per_tok": 2, "expert_layer_period": 2, "expert_layer_offset": 1}
+
+
+@pytest.mark.parametrize("cfg,frac,elems", [
+    (_NEXT_FULL, 0.75, 32 * 128 * 128 + 3 * (2 * 16 * 128 + 32 * 128)),   # gated DeltaNet state + conv cache
+    (_GRANITE_H, 0.9, 128 * 64 * 128 + 3 * (128 * 64 + 2 * 128)),          # Mamba-2
+    (_JAMBA, 0.875, 8192 * 16 + 3 * 8192),                                  # Mamba-1, d_inner = 2 h
+])
+def test_hybrid_layers_are_priced_as_a_state_sized_window(cfg: dict, frac: float, elems: int) -> None:
+    """Non-attention layers keep a constant state: they become sliding-window layers whose window holds as
+    many elements as the state, so the cache stops growing with the context there."""
+    import math
+
+    m = load_hf_config(cfg)
+    kv_tok = 2 * m.kv_heads * m.head_dim_qk if hasattr(m, "head_dim_qk") else 2 * m.kv_heads * (
+        m.head_dim or m.hidden // m.n_heads)
+    assert m.sliding_window == math.ceil(elems / kv_tok)
+    assert m.sliding_window_fraction == pytest.approx(frac)
+    (cav,) = m.caveats
+    assert "priced as sliding-window attention" in cav and f"{elems:,} elements" in cav
+
+
+def test_hybrid_serving_cache_grows_only_in_the_attention_layers() -> None:
+    from paraplan import catalog
+    from paraplan.infer import InferenceConfig, estimate_inference
+
+    hyb = load_hf_config(_GRANITE_H)
+    full = hyb.model_copy(update={"sliding_window": None, "sliding_window_fraction": 1.0, "caveats": ()})
+    c = catalog.get_cluster("h100-sxm:1")
+    a = estimate_inference(hyb, c, InferenceConfig(), batch=1, input_len=32768, output_len=256)
+    b = estimate_inference(full, c, InferenceConfig(), batch=1, input_len=32768, output_len=256)
+    # 4 of 40 layers keep a 32k-token cache; the other 36 a constant state: several times more sequences fit
+    assert a.max_batch > 4 * b.max_batch
+    assert a.tpot_s < b.tpot_s and a.ttft_s < b.ttft_s
+
+
+def test_jamba_moe_every_other_layer() -> None:
+    m = load_hf_config(_JAMBA)
+    assert m.moe is not None and m.n_moe_layers == 16

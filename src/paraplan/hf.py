@@ -7,8 +7,9 @@ nest the language model under ``text_config`` (llama4, gemma3, ...) are read fro
 ``model_type`` works when it has the standard keys (``hidden_size``, ``num_hidden_layers``,
 ``num_attention_heads``, ``intermediate_size``, ``vocab_size``); it is then read as a Llama-like decoder.
 Configs with state-space, linear-attention or convolution layers (``hybrid_override_pattern``,
-``full_attention_interval``, ``layer_types`` with ``mamba``/``linear_attention``/``conv``, ...) are read the same
-way with a caveat in :attr:`ModelSpec.caveats`, which every estimate repeats: those layers are not modelled.
+``full_attention_interval``, ``layer_types`` with ``mamba``/``linear_attention``/``conv``, ...) carry a caveat
+in :attr:`ModelSpec.caveats`, which every estimate repeats; where the state's shape is given those layers are
+priced as sliding-window attention holding the same state (:func:`_hybrid`), else as full attention.
 
 Defaults follow the ``transformers`` config classes only where released checkpoints rely on them (gpt2's
 ``n_inner``, MPT's ``expansion_ratio``, falcon's ``ffn_hidden_size``, the sparse Gemma 3 ``text_config``,
@@ -18,6 +19,7 @@ Defaults follow the ``transformers`` config classes only where released checkpoi
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -228,20 +230,83 @@ _HYBRID_KEYS = ("hybrid_override_pattern", "layers_block_type", "attn_layer_peri
 _NON_ATTENTION_LAYERS = ("mamba", "linear_attention", "conv", "ssm", "recurrent", "rwkv", "deltanet")
 
 
-def _hybrid_caveat(mt: str, cfg: Mapping[str, Any]) -> str | None:
-    """A caveat when the config has layers whose token mixer is not softmax attention."""
+def _hybrid_markers(cfg: Mapping[str, Any]) -> list[str]:
+    """The config keys (and layer types) that mark token mixers other than softmax attention."""
     found = [k for k in _HYBRID_KEYS if cfg.get(k) is not None]
     types = cfg.get("layer_types")
     if isinstance(types, list):
         other = sorted({str(t) for t in types if any(w in str(t).lower() for w in _NON_ATTENTION_LAYERS)})
         if other:
             found.append("layer_types " + "/".join(other))
+    return found
+
+
+def _num(cfg: Mapping[str, Any], *keys: str) -> int | None:
+    v = _pick(cfg, keys)
+    return None if v is None else int(v)
+
+
+def _recurrent_state(cfg: Mapping[str, Any], hidden: int) -> tuple[int, str] | None:
+    """Elements one sequence keeps per non-attention layer (recurrent state + convolution cache), and the
+    layer kind, for the hybrid forms whose shapes the config states; None when it does not."""
+    nv, dk, dv = (_num(cfg, k) for k in ("linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim"))
+    if nv and dk and dv:  # gated DeltaNet (Qwen3-Next): a dk x dv state per value head, short conv on q, k, v
+        nk = _num(cfg, "linear_num_key_heads") or nv
+        kc = _num(cfg, "linear_conv_kernel_dim") or 4
+        return nv * dk * dv + (kc - 1) * (2 * nk * dk + nv * dv), "gated DeltaNet"
+    h = _num(cfg, "mamba_n_heads", "mamba_num_heads")
+    p = _num(cfg, "mamba_d_head", "mamba_head_dim")
+    n = _num(cfg, "mamba_d_state", "ssm_state_size")
+    if h and p and n:  # Mamba-2: an N-wide state per head channel, conv over x, B, C
+        g = _num(cfg, "mamba_n_groups", "n_groups") or 1
+        kc = _num(cfg, "mamba_d_conv", "conv_kernel") or 4
+        return h * p * n + (kc - 1) * (h * p + 2 * g * n), "Mamba-2"
+    if n:  # Mamba-1 (Jamba): an N-wide state per inner channel, conv over x
+        inner = (_num(cfg, "mamba_expand") or 2) * hidden
+        kc = _num(cfg, "mamba_d_conv") or 4
+        return inner * n + (kc - 1) * inner, "Mamba"
+    lc = _num(cfg, "conv_L_cache")
+    if lc:  # LFM2 short convolutions: the last L tokens of the hidden state
+        return lc * hidden, "short-convolution"
+    return None
+
+
+def _hybrid(mt: str, cfg: Mapping[str, Any], n_layers: int, hidden: int, kv_heads: int, head_dim: int,
+            has_window: bool) -> tuple[int | None, float, str | None]:
+    """(state-equivalent window, share of layers, caveat) of a hybrid model; (None, 1.0, None) without one.
+
+    Non-attention layers (state-space, linear attention, short convolution) keep a fixed state per sequence
+    instead of a growing KV cache. Where every layer is one such mixer plus an FFN (Qwen3-Next, Jamba,
+    Granite-H, LFM2) and the config gives the state's shape, they are priced as sliding-window attention whose
+    window holds the same number of elements: constant cache in the context, mixing work bounded by the
+    window. Other layouts (Nemotron-H's separate mixer and MLP layers, Falcon-H1's parallel heads) keep the
+    full-attention pricing with a caveat that says so."""
+    found = _hybrid_markers(cfg)
     if not found:
-        return None
-    return (f"'{mt or 'unknown'}' has state-space / linear-attention layers ({', '.join(found)}) that paraplan "
-            "does not model: every layer is priced as softmax attention with a KV cache, so attention time and "
-            "KV-cache memory are overestimated and those layers' own projections are approximated by the "
-            "attention's")
+        return None, 1.0, None
+    name = mt or "unknown"
+    types = cfg.get("layer_types")
+    frac = None
+    if isinstance(types, list) and types:
+        frac = sum(1 for t in types if any(w in str(t).lower() for w in _NON_ATTENTION_LAYERS)) / len(types)
+    elif cfg.get("full_attention_interval"):
+        frac = 1.0 - 1.0 / int(cfg["full_attention_interval"])
+    elif cfg.get("attn_layer_period") and not cfg.get("hybrid_override_pattern"):
+        frac = 1.0 - 1.0 / int(cfg["attn_layer_period"])
+    state = _recurrent_state(cfg, hidden)
+    if frac is None or not 0.0 < frac < 1.0 or state is None or has_window:
+        return None, 1.0, (
+            f"'{name}' has state-space / linear-attention layers ({', '.join(found)}) that paraplan does not "
+            "model: every layer is priced as softmax attention with a KV cache, so attention time and KV-cache "
+            "memory are overestimated and those layers' own projections are approximated by the attention's")
+    elems, kind = state
+    window = max(1, math.ceil(elems / (2 * kv_heads * head_dim)))
+    n_lin = round(frac * n_layers)
+    return window, frac, (
+        f"'{name}': {n_lin} of {n_layers} layers are {kind} layers ({', '.join(found)}), priced as sliding-window "
+        f"attention whose window ({window} tokens) holds the same state per sequence ({elems:,} elements per "
+        "layer): their cache stays constant in the context, their mixing work is approximated by attention "
+        "over the window and their projections by the attention's")
 
 
 def load_hf_config(src: str | Path | Mapping[str, Any], name: str | None = None) -> ModelSpec:
@@ -375,6 +440,9 @@ def load_hf_config(src: str | Path | Mapping[str, Any], name: str | None = None)
             if not layers:
                 step = int(cfg.get("interleave_moe_layer_step") or 1)
                 layers = list(range(step - 1, n_layers, step))
+        elif cfg.get("expert_layer_period"):  # Jamba: every period-th layer from the offset
+            period = int(cfg["expert_layer_period"])
+            layers = list(range(int(cfg.get("expert_layer_offset") or 0), n_layers, period))
         else:
             layers = list(range(n_layers))
         first, freq = _moe_layout(n_layers, list(layers))
@@ -396,6 +464,11 @@ def load_hf_config(src: str | Path | Mapping[str, Any], name: str | None = None)
     else:
         learned_pos = False
     window, window_frac = _sliding(mt, cfg, n_layers, max_seq)
+    kv_h = n_kv or n_heads
+    hd = head_dim or hidden // n_heads
+    hyb_window, hyb_frac, caveat = _hybrid(mt, cfg, n_layers, hidden, kv_h, hd, window is not None)
+    if hyb_window is not None:
+        window, window_frac = hyb_window, hyb_frac
 
     # embeddings, norm, bias
     if "tie_word_embeddings" in cfg:
@@ -453,7 +526,7 @@ def load_hf_config(src: str | Path | Mapping[str, Any], name: str | None = None)
             moe=moe,
             norm=norm,
             bias=bias,
-            caveats=tuple(c for c in (_hybrid_caveat(mt, cfg),) if c),
+            caveats=(caveat,) if caveat else (),
         )
     except ValidationError as exc:
         raise ConfigError(f"config.json for '{name}' gives an invalid model: {exc}") from None
