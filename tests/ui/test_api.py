@@ -59,6 +59,13 @@ def test_plan_equals_search(client: Any) -> None:
     assert [t["label"] for t in got["top"]] == [p.label() for p in res.top]
     assert got["top"][0]["tokens_per_s"] == res.top[0].tokens_per_s
     assert "pareto" in got["view"]["charts"]
+    fixed = client.post("/api/train/plan", json={"model": "llama-3-8b", "cluster": "dgx-h100:64",
+                                                 "global_batch": 256, "top": 3, "fix": ["recompute=full", "tp=2"]})
+    assert fixed.status_code == 200
+    assert all(t["strategy"]["tp"] == 2 and t["strategy"]["recompute"] == "full" for t in fixed.json()["top"])
+    bad = client.post("/api/train/plan", json={"model": "llama-3-8b", "cluster": "dgx-h100:64",
+                                               "global_batch": 256, "fix": ["recomput=full"]})
+    assert bad.status_code == 422 and "did you mean 'recompute'" in bad.text
 
 
 @pytest.mark.parametrize(("body", "needle"), [

@@ -100,6 +100,11 @@ def test_training_plan_pareto(page: Any, server: str, shots: Path) -> None:
     assert _chart_has_data(page, "pareto") >= 2
     assert int(page.locator('#summary dd[data-key="n_evaluated"]').get_attribute("data-value")) > 100
     page.screenshot(path=str(shots / "training-plan.png"), full_page=True)
+    # --fix from the form (';' between fields, ',' between values): every listed plan keeps the fixed values
+    page.goto(f"{server}/training?mode=plan&model=llama-3-8b&cluster=dgx-h100:64&global_batch=256&top=5"
+              "&fix=recompute%3Dfull%3B%20tp%3D2%2C4")
+    page.locator('#summary dd[data-key="n_evaluated"]').wait_for()
+    assert "search restricted (--fix): recompute in {full}; tp in {2, 4}" in page.content()
 
 
 def test_serving_compare_claims_validation(page: Any, server: str, shots: Path) -> None:

@@ -63,6 +63,7 @@ TRAIN_FIELDS: list[tuple[Any, ...]] = [
     ("offload_params", "Offload parameters", "select:none,cpu,nvme", "none", ("estimate",), "needs ZeRO 3"),
     ("objective", "Objective", "select:throughput,cost,time-to-train", "throughput", ("plan",), ""),
     ("allow", "Allow (comma list)", "text", "", ("plan",), "fp8, fp16, fp32, tp-across-nodes, offload"),
+    ("fix", "Fix (FIELD=V[,V]; ...)", "text", "", ("plan",), "recompute=full; tp=4,8; sp=off"),
     ("top", "Top K", "number", "10", ("plan",), ""),
     ("tokens", "Training tokens", "number", "", (), "e.g. 3e11"),
     ("framework", "Framework", "select:megatron,fsdp,deepspeed", "megatron", (), ""),

@@ -64,6 +64,7 @@ function bodyFrom(params) {
     if (k === "mode") return;
     if (k === "hf_config") body.hf_config = JSON.parse(b64decode(v));
     else if (LIST_FIELDS.has(k)) body[k] = v.split(",").map((x) => x.trim()).filter((x) => x);
+    else if (k === "fix") body[k] = v.split(";").map((x) => x.trim()).filter((x) => x);
     else body[k] = v;
   });
   return body;
