@@ -223,7 +223,7 @@ def _sliding(mt: str, cfg: Mapping[str, Any], n_layers: int, max_seq: int) -> tu
 
 # ------------------------------------------------------------------------------------------ public API
 #: config keys that mark token mixers other than softmax attention (state-space / Mamba, linear attention,
-#: gated DeltaNet, short convolutions), which the cost model does not price
+#: gated DeltaNet, short convolutions): priced by :func:`_hybrid` where it can, flagged in the caveats always
 _HYBRID_KEYS = ("hybrid_override_pattern", "layers_block_type", "attn_layer_period", "full_attention_interval",
                 "linear_num_key_heads", "mamba_d_state", "mamba_num_heads", "ssm_state_size", "mamba_expand",
                 "conv_L_cache")
