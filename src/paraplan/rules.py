@@ -87,6 +87,9 @@ class Framework(BaseModel):
     offload: Offload = Offload()
     #: bytes per parameter of the gradient buffer in mixed precision (16-bit grads: 2; fp32 main grads: 4)
     mixed_grad_bytes: float = 2.0
+    #: pipeline sends split across the TP ranks (Megatron's scatter/gather, Narayanan et al. 2021 sec. 4.1);
+    #: False: every TP rank sends the whole boundary activation (without sequence parallelism)
+    pp_scatter_gather: bool = True
 
     @property
     def uneven_pp(self) -> bool:

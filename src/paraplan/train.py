@@ -286,8 +286,9 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
     else:
         ep_layer = np.zeros_like(tokens)
     # scatter/gather optimisation (Narayanan et al. 2021, sec. 4.1): each TP rank sends 1/tp of the
-    # boundary activation over its own NIC (then an all-gather over the scale-up fabric, not priced)
-    p2p_msg = tokens * h * 2.0 / tp
+    # boundary activation over its own NIC (then an all-gather over the scale-up fabric, not priced); with
+    # sequence parallelism the boundary activation is sharded anyway. Without it every TP rank sends it whole.
+    p2p_msg = tokens * h * 2.0 / np.where(s.sp | fw.pp_scatter_gather, tp, 1.0)
     pp_mb = 2.0 * s.vpp * collective_time(cluster, "send_recv", p2p_msg, pp, tp * cp * dp, layer=layer) * (pp > 1)
     pp_mb = pp_mb * (1.0 - ov.pp)
 
@@ -587,7 +588,8 @@ class TrainingEstimate(BaseModel):
 
 
 def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy | None = None,
-                      workload: Workload | None = None, *, framework: str = "megatron", layer: Layer = "curves",
+                      workload: Workload | None = None, *, framework: str | Framework = "megatron",
+                      layer: Layer = "curves",
                       check: bool = True, calibration: dict[str, float] | None = None,
                       calibration_source: str | None = None) -> TrainingEstimate:
     """Estimate one training step. Raises :class:`~paraplan.errors.InvalidStrategyError` for an illegal strategy.
@@ -595,7 +597,7 @@ def estimate_training(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy
     ``calibration`` overrides the shared training parameters; ``calibration_source`` names where they came from
     (e.g. a ``paraplan calibrate`` profile) in the estimate's ``provenance``."""
     workload = workload or Workload()
-    fw = get_framework(framework)
+    fw = get_framework(framework) if isinstance(framework, str) else framework
     assumptions: list[str] = list(model.caveats)
     if strategy is None:
         strategy = Strategy(dp=cluster.n_accelerators, global_batch=cluster.n_accelerators)

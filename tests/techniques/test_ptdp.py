@@ -87,3 +87,22 @@ def test_validator_assumes_unfused_kernels_before_2021() -> None:
     assert workload.fused_kernels is False and any("unfused (source from 2020" in n for n in notes)
     *_, workload, _, _ = row_config({**row, "source": "Some lab 2022"})
     assert workload.fused_kernels is True
+
+
+def test_scatter_gather_only_matters_without_sequence_parallelism() -> None:
+    from paraplan.catalog import get_cluster, get_model
+    from paraplan.rules import get_framework
+    from paraplan.strategy import Strategy
+    from paraplan.train import Workload, estimate_training
+
+    m, c = get_model("gpt-3-175b"), get_cluster("dgx-a100:96")
+    off = get_framework("megatron").model_copy(update={"pp_scatter_gather": False})
+    for sp, factor in ((False, 8.0), (True, 1.0)):
+        st = Strategy(tp=8, pp=12, dp=1, sp=sp, micro_batch=1, global_batch=24, recompute="full")
+        a = estimate_training(m, c, st, Workload(), framework="megatron").time.components_s["pp_comm"]
+        b = estimate_training(m, c, st, Workload(), framework=off).time.components_s["pp_comm"]
+        assert b >= a * (1 - 1e-12)
+        if factor == 1.0:
+            assert b == pytest.approx(a)
+        else:
+            assert 4.0 * a < b <= factor * a * (1 + 1e-9)  # the whole activation instead of 1/8 (plus latency)

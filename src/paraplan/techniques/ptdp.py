@@ -30,6 +30,7 @@ import numpy as np
 from ..catalog import get_cluster, get_model
 from ..claims import ClaimValue
 from ..cost.pipeline import INTERLEAVED, ONE_F_ONE_B, bubble_slots
+from ..rules import get_framework
 from ..specs import ModelSpec
 from ..strategy import Strategy
 from ..train import TrainingEstimate, Workload, estimate_training
@@ -66,7 +67,8 @@ def _model(model: ModelArg) -> ModelSpec:
 
 def ptdp_estimate(model: ModelArg, gpus: int, tp: int, pp: int, global_batch: int, micro_batch: int = 1,
                   vpp: int = 1, cluster: str = "dgx-a100", recompute: str = "full",
-                  tp_across_nodes: bool = False, fused_kernels: bool = True) -> TrainingEstimate:
+                  tp_across_nodes: bool = False, fused_kernels: bool = True,
+                  scatter_gather: bool = True) -> TrainingEstimate:
     """One PTD-P training step as the paper ran it (fp16 mixed precision, full recompute, no sequence parallelism).
 
     ``tp_across_nodes``: skip the rule that keeps tensor parallelism inside a node (sec. 5.4 ran t = 16 and 32 on
@@ -77,8 +79,12 @@ def ptdp_estimate(model: ModelArg, gpus: int, tp: int, pp: int, global_batch: in
     st = Strategy(tp=tp, pp=pp, dp=dp, vpp=vpp, schedule="interleaved" if vpp > 1 else "1f1b",
                   micro_batch=micro_batch, global_batch=global_batch, recompute=recompute,  # type: ignore[arg-type]
                   precision="fp16")
+    fw = get_framework("megatron")
+    if not scatter_gather:
+        fw = fw.model_copy(update={"pp_scatter_gather": False})
     return estimate_training(m, c, st, Workload(seq_len=SEQ, dropout=True, flash_attention=False,
-                                                fused_kernels=fused_kernels), check=not tp_across_nodes)
+                                                fused_kernels=fused_kernels), framework=fw,
+                             check=not tp_across_nodes)
 
 
 def per_gpu_flops(model: ModelArg, gpus: int, tp: int, pp: int, global_batch: int, micro_batch: int = 1,
@@ -223,3 +229,15 @@ def fusion_gain(model: ModelArg, gpus: int, tp: int, pp: int, global_batch: int)
                       {"fused_step_s": fused.step_time_s, "unfused_step_s": unfused.step_time_s,
                        "elementwise_unfused_s": unfused.time.components_s["elementwise"],
                        "elementwise_fused_s": fused.time.components_s["elementwise"]})
+
+
+def scatter_gather_gain(model: ModelArg, gpus: int, tp: int, pp: int, global_batches: Sequence[int],
+                        vpp: int = 2) -> ClaimValue:
+    """Largest throughput gain of the scatter/gather pipeline sends over whole-activation sends, over the batch
+    sizes (interleaved schedule with ``vpp`` chunks: ``vpp`` times the sends), sec. 4.1 and Fig. 18."""
+    gains = {}
+    for b in global_batches:
+        on = ptdp_estimate(model, gpus, tp, pp, b, vpp=vpp)
+        off = ptdp_estimate(model, gpus, tp, pp, b, vpp=vpp, scatter_gather=False)
+        gains[f"B{b}"] = off.step_time_s / on.step_time_s
+    return ClaimValue(max(gains.values()), gains)
