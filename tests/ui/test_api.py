@@ -27,7 +27,12 @@ def test_estimate_equals_python_api(client: Any) -> None:
     assert got["step_time_s"] == est.step_time_s
     assert got["memory"]["total_bytes"] == est.memory.total_bytes
     assert got["time"]["components_s"] == est.time.components_s
-    assert set(got["view"]["charts"]) == {"memory", "time", "timeline", "sensitivity"}
+    assert set(got["view"]["charts"]) == {"memory", "time", "timeline", "roofline", "sensitivity"}
+    from paraplan.search import explain
+    ex = explain(get_model("gpt-3-175b"), get_cluster("dgx-a100:1024"), est.strategy, Workload(seq_len=2048))
+    assert got["explain"]["losses_s"] == pytest.approx(ex.to_json()["losses_s"])
+    assert got["explain"]["rank"]["share_faster"] == ex.share_faster
+    assert any(t["title"].startswith("Where the step goes") for t in got["view"]["tables"])
     from paraplan.sensitivity import sensitivity
     sens = sensitivity(get_model("gpt-3-175b"), get_cluster("dgx-a100:1024"), est.strategy, Workload(seq_len=2048))
     assert got["sensitivity"] == sens.to_json()
@@ -201,3 +206,23 @@ def test_train_estimate_accepts_offload_and_names_the_rule_it_breaks() -> None:
     assert doc["host_memory_bytes"] > 0 and doc["nvme_bytes"] > 0 and doc["time"]["components_s"]["offload"] > 0
     bad = client.post("/api/train/estimate", json={**body, "framework": "megatron"})
     assert bad.status_code == 422 and "offload_supported" in bad.json()["detail"]
+
+
+def test_png_stacks_horizontal_bars_like_plotly() -> None:
+    """The matplotlib renderer stacks horizontal traces under barmode 'stack' (the roofline chart) instead of
+    drawing them over each other."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from paraplan.ui.charts import roofline_figure
+    from paraplan.ui.png import _draw
+
+    ex = {"step_time_s": 10.0, "roofline_s": 4.0, "largest_loss": "recompute",
+          "losses_s": {"recompute": 3.0, "pipeline bubble": 2.0, "exposed communication": 1.0}}
+    fig, ax = plt.subplots()
+    _draw(ax, roofline_figure(ex))
+    spans = sorted((round(r.get_x(), 9), round(r.get_x() + r.get_width(), 9)) for r in ax.patches)
+    plt.close(fig)
+    assert spans == [(0.0, 4.0), (4.0, 7.0), (7.0, 9.0), (9.0, 10.0)]

@@ -70,6 +70,7 @@ def test_training_estimate_charts_link_and_error(page: Any, server: str, client:
     assert _chart_has_data(page, "time") >= 5
     assert _chart_has_data(page, "timeline") >= 16
     assert _chart_has_data(page, "sensitivity") >= 5  # one bar per input the step depends on
+    assert _chart_has_data(page, "roofline") >= 4  # the roofline and the losses that make up the step
     page.screenshot(path=str(shots / "training.png"), full_page=True)
 
     # the URL holds the whole query: a shared link reproduces the result

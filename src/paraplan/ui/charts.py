@@ -15,6 +15,8 @@ Figure = dict[str, Any]
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac", "#2f4b7c", "#a05195"]
 KIND_COLORS = {"F": "#4e79a7", "B": "#f28e2b", "W": "#59a14f"}
+#: losses against the roofline (green): anything but green
+LOSS_COLORS = ["#e15759", "#f28e2b", "#4e79a7", "#edc948", "#b07aa1", "#9c755f", "#76b7b2"]
 KIND_NAMES = {"F": "forward", "B": "backward", "W": "weight gradient"}
 
 
@@ -93,6 +95,21 @@ def timeline_figure(tl: Any, title: str | None = None, n_micro_total: int | None
                                             yaxis={"autorange": "reversed", "type": "category"})}
 
 
+def roofline_figure(ex: dict[str, Any]) -> Figure:
+    """One stacked bar: the roofline time (model FLOPs at peak) and the named losses that make up the step."""
+    step = ex["step_time_s"]
+    unit, scale = ("ms", 1e3) if step < 1 else ("s", 1.0)
+    parts = [("roofline", ex["roofline_s"])] + sorted(((k, v) for k, v in ex["losses_s"].items() if v),
+                                                      key=lambda kv: -kv[1])
+    data = [{"type": "bar", "orientation": "h", "name": k, "y": ["step"], "x": [v * scale],
+             "marker": {"color": "#59a14f" if k == "roofline" else LOSS_COLORS[i % len(LOSS_COLORS)]},
+             "text": [f"{100 * v / step:.0f}%"], "textposition": "inside",
+             "hovertemplate": f"{k}: %{{x:.3f}} {unit}<extra></extra>"} for i, (k, v) in enumerate(parts)]
+    return {"data": data, "layout": _layout(f"Step against the roofline: largest loss {ex['largest_loss']}",
+                                            barmode="stack", height=220, xaxis={"title": {"text": unit}},
+                                            yaxis={"visible": False})}
+
+
 def sensitivity_figure(sens: dict[str, Any]) -> Figure:
     """Tornado of :mod:`paraplan.sensitivity`: step-time change per input made ``delta`` worse."""
     rows = sorted(sens["factors"], key=lambda r: r["step_change"])
@@ -128,6 +145,8 @@ def training_charts(payload: dict[str, Any]) -> dict[str, Figure]:
             out["timeline"] = timeline_figure(tl, n_micro_total=payload.get("n_micro_batches"))
         except ValueError:
             pass
+    if payload.get("explain"):
+        out["roofline"] = roofline_figure(payload["explain"])
     if payload.get("sensitivity"):
         out["sensitivity"] = sensitivity_figure(payload["sensitivity"])
     return out

@@ -39,7 +39,12 @@ def _draw(ax: Any, fig: dict[str, Any]) -> None:
         color = color if isinstance(color, str) else None
         if t.get("orientation") == "h":
             ys = [pos[y] for y in t["y"]]
-            ax.barh(ys, t["x"], left=t.get("base"), color=color, label=t.get("name"), height=0.7,
+            left = t.get("base")
+            if stack and left is None:  # horizontal stack: each trace starts where the previous ones ended
+                left = [bottoms.get(y, 0.0) for y in t["y"]]
+                for y, x in zip(t["y"], t["x"], strict=True):
+                    bottoms[y] = bottoms.get(y, 0.0) + (x or 0.0)
+            ax.barh(ys, t["x"], left=left, color=color, label=t.get("name"), height=0.7,
                     edgecolor="white", linewidth=0.4 if len(ys) < 200 else 0.0)
             ax.set_yticks(range(len(cats)), [str(c) for c in cats])
             if lay.get("yaxis", {}).get("autorange") == "reversed":

@@ -132,8 +132,8 @@ class TrainRequest(ModelRef):
 
 
 def train_estimate(req: TrainRequest) -> dict[str, Any]:
-    """What ``paraplan train --json --sensitivity`` writes (estimate + ``summary`` + ``fixes`` when it does not fit
-    + ``sensitivity``), plus the first/last-stage memory and ``charts``."""
+    """What ``paraplan train --json --explain --sensitivity`` writes (estimate + ``summary`` + ``fixes`` when it
+    does not fit, else ``explain`` + ``sensitivity``), plus the first/last-stage memory and ``charts``."""
     from .. import search as S
     from ..cli import build_strategy
     from ..rules import get_framework
@@ -160,6 +160,8 @@ def train_estimate(req: TrainRequest) -> dict[str, Any]:
     payload["summary"] = est.summary()
     if not est.fits:
         payload["fixes"] = S.cheapest_fixes(m, c, strategy, workload, fw, layer=req.layer).to_json()
+    else:
+        payload["explain"] = S.explain(m, c, strategy, workload, fw, layer=req.layer).to_json()
     payload["sensitivity"] = sensitivity(m, c, strategy, workload, framework=req.framework,
                                          layer=req.layer).to_json()
     raw = evaluate_training(m, c, strategy.to_arrays(), workload, fw, layer=req.layer)

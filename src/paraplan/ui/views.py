@@ -116,6 +116,28 @@ def _train(p: dict[str, Any]) -> dict[str, Any]:
         tables.append(_table("Planner's best instead", ["plan", "accelerators", "tokens/s", "GB"],
                              [[bp["label"], str(bp["n_accelerators"]), _num(bp["tokens_per_s"]),
                                fmt_gb(bp["memory_bytes"])]], bp.get("note", "")))
+    ex = p.get("explain")
+    if ex:
+        step_s = ex["step_time_s"]
+        rows = [["roofline (model FLOPs at peak)", _cell(f"{ex['roofline_s']:.4f}", ex["roofline_s"]),
+                 fmt_pct(ex["roofline_s"] / step_s)]]
+        rows += [[k + (" (largest loss)" if k == ex["largest_loss"] else ""), _cell(f"{v:.4f}", v),
+                  fmt_pct(v / step_s)] for k, v in sorted(ex["losses_s"].items(), key=lambda kv: -kv[1])]
+        notes = []
+        if ex.get("shrink_largest"):
+            notes.append(f"shrinks the {ex['largest_loss']} most: {ex['shrink_largest']['change']}")
+        if ex.get("best_single_change"):
+            b = ex["best_single_change"]
+            notes.append(f"best single change: {b['change']} ({b['tokens_per_s'] / p['tokens_per_s'] - 1:+.1%} "
+                         "tokens/s)")
+        if ex.get("planner_best"):
+            pb = ex["planner_best"]
+            notes.append(f"planner's best: {pb['label']} ({pb['tokens_per_s'] / p['tokens_per_s']:.2f}x)")
+        if ex.get("rank"):
+            notes.append(f"{fmt_pct(ex['rank']['share_faster'])} of the {ex['rank']['n_feasible']:,} feasible "
+                         "strategies on these accelerators are predicted faster")
+        tables.append(_table("Where the step goes against the roofline (rows sum to the step)",
+                             ["part", "s", "% of step"], rows, "; ".join(notes)))
     tables.append(_table("Assumptions", ["assumption"], [[a] for a in p.get("assumptions", [])]))
     return {"title": f"Training estimate: {p['model']} on {p['n_accelerators']} x {p['accelerator']}",
             "summary": summary, "tables": tables}
