@@ -175,3 +175,16 @@ def test_plan_train_fix_restricts_the_search_and_says_so() -> None:
 def test_plan_train_bad_fix_is_one_error_line(fix: str, needle: str) -> None:
     r = run("plan", "train", "--model", "gpt-3-175b", "--cluster", "dgx-a100:64", "--global-batch", "64", "--fix", fix)
     assert_user_error(r, needle)
+
+
+def test_plan_train_fix_that_empties_the_space_is_one_error_line() -> None:
+    r = run("plan", "train", "--model", "llama-3-8b", "--cluster", "dgx-h100:8", "--global-batch", "64",
+            "--fix", "tp=16")
+    assert_user_error(r, "--fix tp: none of 16", "it has: 1, 2, 4, 8")
+    r = run("plan", "train", "--model", "llama-3-8b", "--cluster", "dgx-a100:8", "--global-batch", "64",
+            "--fix", "precision=fp8")
+    assert_user_error(r, "--fix precision: none of fp8")
+    # a fixed precision the accelerator has is searched without --allow
+    d = json.loads(run("plan", "train", "--model", "llama-3-8b", "--cluster", "dgx-h100:8", "--global-batch", "64",
+                       "--fix", "precision=fp8", "--top", "3", "--json", "-").stdout)
+    assert d["top"] and all(p["strategy"]["precision"] == "fp8" for p in d["top"])

@@ -1183,8 +1183,9 @@ def plan_train(
     c = resolve_cluster(cluster, None)
     counts = S.parse_gpus(gpus, c.per_node) if gpus is not None else [c.n_accelerators]
     base = S.scaled_cluster(c, counts[0])
-    precisions, notes, across = S.resolve_precisions(base, _parse_allow(allow))
     restrict = S.parse_restrict(fix or [])
+    # a fixed precision is searched without a separate --allow for it
+    precisions, notes, across = S.resolve_precisions(base, _parse_allow(allow) + list(restrict.get("precision", [])))
     if restrict:
         notes.append(S.restrict_note(restrict))
     workload = Workload(seq_len=seq_len, tokens=n_tokens)

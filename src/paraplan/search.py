@@ -715,12 +715,24 @@ def _restrict(space: SearchSpace, restrict: Mapping[str, Sequence[Any]] | None) 
     for name, allowed in restrict.items():
         vals = [(_CODES[name].index(v) if isinstance(v, str) else int(v)) if name in _CODES else v for v in allowed]
         if name in AXES["layout"]:
-            layout = layout[np.isin(layout[:, AXES["layout"].index(name)], np.array(vals, dtype=np.int64))]
+            col = layout[:, AXES["layout"].index(name)]
+            have, layout = col, layout[np.isin(col, np.array(vals, dtype=np.int64))]
+            empty = layout.shape[0] == 0
         elif name in values:
+            have = values[name]
             values[name] = values[name][np.isin(values[name], np.array(vals))]
+            empty = values[name].size == 0
         else:
             raise ConfigError(f"cannot restrict '{name}': expected one of "
                               f"{', '.join(list(AXES['layout']) + list(values))}")
+        if empty:
+            names = _CODES.get(name)
+            offered = sorted({names[int(v)] if names else (bool(v) if name in ("sp", "hsdp") else int(v))
+                              for v in np.unique(have)}, key=str)
+            raise ConfigError(f"--fix {name}: none of {', '.join(map(str, allowed))} is in the search space on "
+                              f"{space.n} accelerators (it has: {', '.join(map(str, offered)) or 'nothing'})"
+                              + ("; the space holds bf16 and the allowed precisions the accelerator has units for"
+                                 if name == "precision" else ""))
     return SearchSpace(n=space.n, layout=layout, values=values)
 
 

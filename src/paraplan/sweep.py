@@ -157,7 +157,8 @@ def run_cell(cell: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, A
     try:
         model = hf.load_model(cell["model"])
         cluster = get_cluster(cell["cluster"], cell["gpus"])
-        precisions, _, across = resolve_precisions(cluster, settings["allow"])
+        precisions, _, across = resolve_precisions(
+            cluster, list(settings["allow"]) + list((settings.get("restrict") or {}).get("precision", [])))
         res = search(model, cluster, cell["global_batch"], Workload(seq_len=cell["seq_len"], tokens=settings["tokens"]),
                      framework=settings["framework"], objective=settings["objective"], precisions=precisions,
                      optimizer=settings["optimizer"], top=settings["top"], layer=settings["layer"],
