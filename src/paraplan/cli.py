@@ -508,6 +508,9 @@ def print_explanation(why: Any, est: TrainingEstimate) -> None:
         parts = ", ".join(f"{k} {d:+.3f} s" for k, d in list(why.planner_diff.items())[:5])
         con.print(f"[bold]Planner's best on {b.n_accelerators} accelerators[/bold]: {escape(b.label())}: "
                   f"{b.tokens_per_s / est.tokens_per_s:.2f}x the tokens/s; where it gains: {escape(parts)}")
+    elif why.n_feasible == 0:
+        con.print("[bold]Planner[/bold]: no strategy fits on these accelerators (the cheapest fixes above add "
+                  "accelerators or memory savings).")
     else:
         con.print("[bold]Planner[/bold]: no feasible strategy on these accelerators is predicted faster.")
     if why.share_faster is not None:
