@@ -37,6 +37,8 @@ def test_estimate_equals_python_api(client: Any) -> None:
     sens = sensitivity(get_model("gpt-3-175b"), get_cluster("dgx-a100:1024"), est.strategy, Workload(seq_len=2048))
     assert got["sensitivity"] == sens.to_json()
     assert got["view"]["summary"][3]["value"] == est.step_time_s
+    band = next(x for x in got["view"]["summary"] if x["key"] == "error_band_pct")
+    assert band["value"] == est.error_band_pct and "held out" in band["text"]
 
 
 def test_estimate_equals_cli_json(client: Any, tmp_path: Path) -> None:
@@ -124,6 +126,10 @@ def test_serving_endpoints(client: Any) -> None:
                                                  "requests": 100, "rates": [1, 4]})
     assert s.status_code == 200 and [p["rate"] for p in s.json()["rate_sweep"]] == [1, 2, 4]
     assert "latency" in s.json()["view"]["charts"]
+    # every result shows its error band like the CLI
+    for res in (r.json(), s.json()):
+        band = next(x for x in res["view"]["summary"] if x["key"] == "error_band_pct")
+        assert band["value"] == res["error_band_pct"] and "engine kind 'trtllm'" in band["text"]
     trace = client.post("/api/serve/simulate", json={"model": "llama-3-8b", "cluster": "h100-sxm",
                                                      "arrivals": "/tmp/trace.csv"})
     assert trace.status_code == 422  # no file paths from a request

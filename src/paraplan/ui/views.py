@@ -56,6 +56,16 @@ def _sum(key: str, label: str, text: str, value: Any = None) -> dict[str, Any]:
     return {"key": key, "label": label, "text": text, "value": value}
 
 
+def _band(p: dict[str, Any]) -> dict[str, Any]:
+    """The error band row of a training or serving result (same wording as the CLI)."""
+    band = p.get("error_band_pct")
+    if band is None:
+        return _sum("error_band_pct", "Error band", "none (unvalidated layer)")
+    basis = (f"published runs of engine kind '{p['error_band_engine']}', after the fit"
+             if p.get("error_band_engine") else "published runs, each source held out of the fit")
+    return _sum("error_band_pct", "Error band", f"±{band:.0f}% (p90 APE on {basis})", band)
+
+
 def _num(x: Any) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "-"
@@ -88,6 +98,7 @@ def _train(p: dict[str, Any]) -> dict[str, Any]:
         _sum("memory_gb", "Memory", f"{fmt_gb(mem['total_bytes'])} GB of {fmt_gb(mem['capacity_bytes'])} GB per "
              f"accelerator ({fmt_pct(mem['total_bytes'] / mem['capacity_bytes'])})", mem["total_bytes"] / 1e9),
         _sum("fits", "Fits", "yes" if p["fits"] else f"NO ({mem.get('overflow_component')} dominates)", p["fits"]),
+        _band(p),
     ]
     if p.get("time_to_train_s"):
         summary.append(_sum("time_to_train_s", "Time to train", fmt_time(p["time_to_train_s"]), p["time_to_train_s"]))
@@ -226,6 +237,7 @@ def _serve(p: dict[str, Any]) -> dict[str, Any]:
     if p.get("cost_per_million_output_tokens") is not None:
         summary.append(_sum("cost", "Cost", f"${p['cost_per_million_output_tokens']:,.3f} per million output tokens",
                             p["cost_per_million_output_tokens"]))
+    summary.append(_band(p))
     pre, dec = p["prefill"]["components_s"], p["decode"]["components_s"]
     rows = [[k, _ms(pre[k]), _ms(dec.get(k, 0.0))] for k in pre if pre[k] or dec.get(k)]
     rows.append(["total", _ms(p["prefill"]["total_s"]), _ms(p["decode"]["total_s"])])
@@ -252,6 +264,7 @@ def _simulate(p: dict[str, Any]) -> dict[str, Any]:
         _sum("kv", "KV cache", f"utilisation mean {fmt_pct(p['kv_utilization_mean'])}, max "
              f"{fmt_pct(p['kv_utilization_max'])}"),
         _sum("overloaded", "Overloaded", "yes" if p.get("overloaded") else "no", p.get("overloaded")),
+        _band(p),
     ]
     if p.get("slo_attainment") is not None:
         summary.append(_sum("slo", "SLO attainment", fmt_pct(p["slo_attainment"]), p["slo_attainment"]))
