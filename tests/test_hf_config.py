@@ -351,3 +351,18 @@ def test_hybrid_serving_cache_grows_only_in_the_attention_layers() -> None:
 def test_jamba_moe_every_other_layer() -> None:
     m = load_hf_config(_JAMBA)
     assert m.moe is not None and m.n_moe_layers == 16
+
+
+def test_catalog_models_shows_what_a_config_json_reads_as(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from paraplan.cli import app
+
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(_GRANITE_H))
+    r = CliRunner().invoke(app, ["catalog", "models", str(cfg), "--json", "-"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["sliding_window_fraction"] == pytest.approx(0.9) and "Mamba-2" in d["caveats"][0]
+    table = CliRunner().invoke(app, ["catalog", "models", str(cfg)], env={"COLUMNS": "200"})
+    assert "caveat" in table.stdout and "on 90% of layers" in table.stdout

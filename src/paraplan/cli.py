@@ -693,14 +693,16 @@ def _cluster_json(c: ClusterSpec) -> dict[str, Any]:
 @catalog_app.command("models")
 @handle_errors
 def catalog_models(
-    name: Annotated[str | None, typer.Argument(help="Show one model in detail.")] = None,
+    name: Annotated[str | None, typer.Argument(
+        help="Show one model in detail: a catalog name, or a HF config.json / folder / ModelSpec YAML (what "
+             "paraplan reads from it).")] = None,
     json_out: JsonOpt = None,
 ) -> None:
     """Models: parameters, shape, attention, MoE."""
     from . import catalog
 
     if name is not None:
-        m = catalog.get_model(name)
+        m = resolve_model(name)
         rows = [
             ("name", m.name),
             ("aliases", ", ".join(m.aliases)),
@@ -721,10 +723,12 @@ def catalog_models(
             ("learned positions", m.learned_pos_emb),
             ("norm", m.norm),
             ("bias", m.bias),
-            ("sliding window", m.sliding_window),
+            ("sliding window", None if m.sliding_window is None else
+             f"{m.sliding_window} tokens on {m.sliding_window_fraction:.0%} of layers"),
             ("MLA", m.mla and m.mla.model_dump()),
             ("MoE", m.moe and m.moe.model_dump()),
             ("source", m.source),
+            *(("caveat", c) for c in m.caveats),
         ]
         _show_one(_model_json(m), json_out, f"model {m.name}", rows)
         return
