@@ -1190,11 +1190,7 @@ def plan_train(
     c = resolve_cluster(cluster, None)
     counts = S.parse_gpus(gpus, c.per_node) if gpus is not None else [c.n_accelerators]
     base = S.scaled_cluster(c, counts[0])
-    restrict = S.parse_restrict(fix or [])
-    # a fixed precision is searched without a separate --allow for it
-    precisions, notes, across = S.resolve_precisions(base, _parse_allow(allow) + list(restrict.get("precision", [])))
-    if restrict:
-        notes.append(S.restrict_note(restrict))
+    precisions, notes, across, restrict = S.search_options(base, _parse_allow(allow), fix or [])
     workload = Workload(seq_len=seq_len, tokens=n_tokens)
     res = S.search(m, base, global_batch, workload, gpus=counts, framework=_val(framework),
                    objective=_val(objective), precisions=precisions, optimizer=_val(optimizer), top=top,

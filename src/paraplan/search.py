@@ -707,6 +707,17 @@ def restrict_note(restrict: Mapping[str, Sequence[Any]]) -> str:
         f"{k} in {{{', '.join(show(v) for v in vs)}}}" for k, vs in restrict.items())
 
 
+def search_options(cluster: ClusterSpec, allow: Iterable[str] = (), fix: Sequence[str] = ()
+                   ) -> tuple[list[str], list[str], bool, dict[str, list[Any]]]:
+    """What ``--allow`` and ``--fix`` make of a search: (precisions, notes, TP across nodes, restrict). A fixed
+    precision is searched without a separate ``--allow`` for it; the notes say how the search was narrowed."""
+    restrict = parse_restrict(fix)
+    precisions, notes, across = resolve_precisions(cluster, [*allow, *restrict.get("precision", [])])
+    if restrict:
+        notes.append(restrict_note(restrict))
+    return precisions, notes, across, restrict
+
+
 def _restrict(space: SearchSpace, restrict: Mapping[str, Sequence[Any]] | None) -> SearchSpace:
     if not restrict:
         return space

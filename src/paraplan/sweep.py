@@ -93,7 +93,7 @@ def cells(config: SweepConfig) -> list[dict[str, Any]]:
     """The cells of the sweep, in order (model, cluster, global batch, sequence length, accelerator count).
     Names and ranges are checked here, so a bad sweep fails before any search runs."""
     from .catalog import get_cluster, get_model
-    from .search import check_request, parse_gpus, parse_restrict, resolve_precisions
+    from .search import check_request, parse_gpus, parse_restrict, search_options
 
     if config.objective not in ("throughput", "cost", "time-to-train"):
         raise ConfigError(f"objective '{config.objective}': expected throughput, cost or time-to-train")
@@ -112,7 +112,7 @@ def cells(config: SweepConfig) -> list[dict[str, Any]]:
     for m_name in names:
         for c in config.clusters:
             cl = get_cluster(c)
-            resolve_precisions(cl, config.allow)
+            search_options(cl, config.allow, config.fix)  # an unknown --allow or a malformed --fix fails here
             counts: list[int] = []
             for g in config.gpus or [cl.n_accelerators]:
                 counts += parse_gpus(str(g), cl.per_node)
@@ -136,17 +136,15 @@ def _settings(config: SweepConfig) -> dict[str, Any]:
             tokens = parse_count(tokens)
         except Exception as exc:  # typer.BadParameter
             raise ConfigError(f"tokens: {exc}") from None
-    from .search import parse_restrict
-
     return {"objective": config.objective, "framework": config.framework, "allow": list(config.allow),
             "top": config.top, "tokens": tokens, "optimizer": config.optimizer, "layer": config.layer,
-            "restrict": parse_restrict(config.fix)}
+            "fix": list(config.fix)}
 
 
 def run_cell(cell: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, Any]]:
     """One full plan search; rows with the :data:`COLUMNS` (pure: strings and numbers in, out)."""
     from .catalog import get_cluster
-    from .search import allows_offload, resolve_precisions, search
+    from .search import allows_offload, search, search_options
     from .train import Workload
 
     base = {k: None for k in COLUMNS}
@@ -157,13 +155,12 @@ def run_cell(cell: dict[str, Any], settings: dict[str, Any]) -> list[dict[str, A
     try:
         model = hf.load_model(cell["model"])
         cluster = get_cluster(cell["cluster"], cell["gpus"])
-        precisions, _, across = resolve_precisions(
-            cluster, list(settings["allow"]) + list((settings.get("restrict") or {}).get("precision", [])))
+        precisions, _, across, restrict = search_options(cluster, settings["allow"], settings["fix"])
         res = search(model, cluster, cell["global_batch"], Workload(seq_len=cell["seq_len"], tokens=settings["tokens"]),
                      framework=settings["framework"], objective=settings["objective"], precisions=precisions,
                      optimizer=settings["optimizer"], top=settings["top"], layer=settings["layer"],
                      tp_across_nodes=True if across else None, offload=allows_offload(settings["allow"]),
-                     restrict=settings.get("restrict") or None)
+                     restrict=restrict or None)
     except (ParaplanError, ValueError) as exc:
         return [{**base, "rank": None, "feasible": False, "reason": " ".join(str(exc).split()),
                  "elapsed_s": time.perf_counter() - t0}]

@@ -222,10 +222,7 @@ def train_plan(req: PlanRequest, timeout_s: float = SEARCH_TIMEOUT_S) -> dict[st
         raise BoundExceeded(f"{max(counts):,} accelerators is over the server's bound of "
                             f"{MAX_SEARCH_ACCELERATORS:,} per search")
     base = S.scaled_cluster(c, counts[0])
-    restrict = S.parse_restrict(req.fix)
-    precisions, notes, across = S.resolve_precisions(base, list(req.allow) + list(restrict.get("precision", [])))
-    if restrict:
-        notes.append(S.restrict_note(restrict))
+    precisions, notes, across, restrict = S.search_options(base, req.allow, req.fix)
     workload = Workload(seq_len=req.seq_len, tokens=req.tokens)
 
     def run() -> tuple[Any, Any]:
