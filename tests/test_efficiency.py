@@ -179,3 +179,25 @@ def test_fitted_curve_reproduces_measured_h100_bf16_gemms():
     pred = eff.gemm_time(H100, "bf16", m, n, k)
     meas = np.array([measured[s] for s in shapes])
     np.testing.assert_allclose(pred, meas, rtol=0.15)
+
+
+def test_fp8_quantize_pass_is_priced_apart_and_only_where_fitted() -> None:
+    """Per-tensor fp8 curves price the inference module's quantize pass (m k x quantize_bytes at the fitted
+    memory efficiency) apart from the GEMM; training asks for the GEMM alone; bf16 has no such pass."""
+    import numpy as np
+
+    from paraplan.catalog import get_accelerator
+    from paraplan.cost import efficiency as E
+
+    acc = get_accelerator("h100-sxm")
+    m, n, k = 4096.0, 4096.0, 8192.0
+    qb = E._quantize_bytes(acc.family, "fp8")
+    assert qb == 3.0
+    eff_mem = E._gemm_params(acc.family, "fp8")[4]
+    with_q = float(E.gemm_time(acc, "fp8", m, n, k))
+    without = float(E.gemm_time(acc, "fp8", m, n, k, quantize=False))
+    assert with_q - without == pytest.approx(m * k * qb / (acc.memory_bw * eff_mem), rel=1e-9)
+    assert float(E.gemm_time(acc, "bf16", m, n, k)) == float(E.gemm_time(acc, "bf16", m, n, k, quantize=False))
+    assert E._quantize_bytes(acc.family, "fp8_block") == 0.0
+    # broadcasting is unchanged
+    assert E.gemm_time(acc, "fp8", np.array([m, 2 * m]), n, k, quantize=False).shape == (2,)

@@ -136,8 +136,9 @@ def _gemms_time(acc, dtype: np.ndarray, gemms: list[F.Gemm], tokens: np.ndarray,
                     continue
                 sel, everywhere = ~is_fp8, not any8
             dt = "fp8" if fp8 else "bf16"
-            f = gemm_time(acc, dt, m, n, k, layer=layer)
-            b = gemm_time(acc, dt, m, k, n, layer=layer) + gemm_time(acc, dt, n, k, m, layer=layer)
+            f = gemm_time(acc, dt, m, n, k, layer=layer, quantize=False)
+            b = (gemm_time(acc, dt, m, k, n, layer=layer, quantize=False)
+                 + gemm_time(acc, dt, n, k, m, layer=layer, quantize=False))
             if everywhere:  # same values as np.where with an all-true mask, without the selects
                 fwd = fwd + count * f
                 bwd = bwd + count * b
@@ -232,14 +233,19 @@ def evaluate_training(model: ModelSpec, cluster: ClusterSpec, s: StrategyArrays,
         rep = rep + 2.0 * ((4.0 * h if model.bias else 0.0) + (4.0 * h if workload.dropout else 0.0))
     ew_bytes_tok = np.where(s.sp, rep / tp, rep) + (act_bytes + rope_bytes) / tp + moe_bytes
     ew_f = memory_time(acc, tokens * ew_bytes_tok, layer=layer)
-    if layer == "spec" and s.precision.size and np.any(s.precision == PRECISIONS.index("fp8")):
-        # FP8 casts of GEMM inputs (activation quantize + transpose copies), ~ 3 bytes per input element. Only
-        # the spec layer adds them: the fp8 GEMM curves are fitted on module-level timings that include the
-        # framework's quantize kernels (../shared/data/kernels/README.md), so there each fp8 GEMM call already
-        # pays the cast of its input operand
-        cast = memory_time(acc, tokens * 3.0 * (h * 2 + f_layer / tp * (1.0 + model.gated)), layer=layer)
-        ew_f = ew_f + np.where(s.precision == PRECISIONS.index("fp8"), cast, 0.0)
     ew_b = ELEMENTWISE_BWD_FACTOR * ew_f
+    if s.precision.size and np.any(s.precision == PRECISIONS.index("fp8")):
+        # FP8 casts as Transformer Engine runs them (priced here, the GEMMs without a quantize pass): forward,
+        # the norms and the activation write the FP8 copy and its transpose themselves (+1 B per element of
+        # the qkv, fc1 and fc2 inputs), the attention output gets a cast + transpose of its own (read 2, write
+        # 1 + 1); backward, every linear's output gradient gets a cast + transpose (4 B per element)
+        is8 = s.precision == PRECISIONS.index("fp8")
+        qkv_out = (model.n_heads * dqk + 2 * model.kv_heads * dqk) / tp
+        attn_out = model.n_heads * dv / tp
+        fwd_b = 2.0 * h + f_layer / tp + 4.0 * attn_out
+        bwd_b = 4.0 * (qkv_out + h + f_layer * (1.0 + model.gated) / tp + h)
+        ew_f = ew_f + np.where(is8, memory_time(acc, tokens * fwd_b, layer=layer), 0.0)
+        ew_b = ew_b + np.where(is8, memory_time(acc, tokens * bwd_b, layer=layer), 0.0)
     loss_f = memory_time(acc, tokens * 12.0 * model.vocab / tp, layer=layer)
 
     derate = fam["compute_derate"]

@@ -107,7 +107,7 @@ def _chain(family: str) -> tuple[str, ...]:
 
 
 def _clear_caches() -> None:
-    for fn in (_gemm_params, _prefill_params, _decode_params, _memory_params, _collective):
+    for fn in (_gemm_params, _quantize_bytes, _prefill_params, _decode_params, _memory_params, _collective):
         fn.cache_clear()
 
 
@@ -175,6 +175,14 @@ def _gemm_params(family: str, dtype: str) -> tuple[float, float, float, float, f
     c = _lookup(family, ("gemm",), _GEMM_CHAIN.get(dtype, ("bf16",)))
     return (float(c["eff_max"]), float(c["m_half"]), float(c["n_half"]), float(c["k_half"]),
             float(c["eff_mem"]), float(c["t0_us"]) * 1e-6)
+
+
+@cache
+def _quantize_bytes(family: str, dtype: str) -> float:
+    """Bytes per activation element of the module's quantize pass, fitted apart from the GEMM (per-tensor
+    fp8: read 16-bit, write 8-bit); 0 where the curve is module-level as a whole."""
+    c = _lookup(family, ("gemm",), _GEMM_CHAIN.get(dtype, ("bf16",)))
+    return float(c.get("quantize_bytes", 0.0))
 
 
 @cache
@@ -256,8 +264,11 @@ def _f(x: ArrayLike) -> np.ndarray:
 
 # ------------------------------------------------------------------------ public API
 def gemm_time(acc: AcceleratorSpec, dtype: str, m: ArrayLike, n: ArrayLike, k: ArrayLike, *,
-              layer: Layer = "curves") -> np.ndarray:
-    """Seconds for ``Y[m,n] = X[m,k] W[n,k]^T`` in ``dtype`` on one ``acc`` (broadcasts over m, n, k)."""
+              layer: Layer = "curves", quantize: bool = True) -> np.ndarray:
+    """Seconds for ``Y[m,n] = X[m,k] W[n,k]^T`` in ``dtype`` on one ``acc`` (broadcasts over m, n, k).
+
+    ``quantize``: include the pass that quantizes ``X`` where the curve prices it apart (per-tensor fp8, as
+    the inference modules of the kernel data run it); training, which prices its casts itself, passes False."""
     _check_layer(layer)
     m, n, k = _f(m), _f(n), _f(k)
     peak, bw, bpe = _peak(acc, dtype), acc.memory_bw, _bpe(dtype)
@@ -270,6 +281,9 @@ def gemm_time(acc: AcceleratorSpec, dtype: str, m: ArrayLike, n: ArrayLike, k: A
         # 2mnk / (peak eff_max s(m) s(n) s(k)) simplifies to 2 (m + mh)(n + nh)(k + kh) / (peak eff_max)
         t_compute = (m + mh) * (n + nh) * (k + kh) * (2.0 / (peak * eff_max))
         t = t0 + np.maximum(t_compute, nbytes * (1.0 / (bw * eff_mem)))
+        qb = _quantize_bytes(acc.family, dtype) if quantize else 0.0
+        if qb:
+            t = t + m * k * (qb / (bw * eff_mem))
     return np.where(flops > 0.0, t, 0.0)
 
 
