@@ -61,6 +61,7 @@ from .cli_common import (  # noqa: E402,F401  (re-exported: other modules use C.
     _one_line,
     _write_json,
     choice_enum,
+    error_band_text,
     fmt_count,
     fmt_gb,
     fmt_pct,
@@ -395,7 +396,8 @@ def train(
     if sensitivity_:
         from .sensitivity import sensitivity
 
-        sens = sensitivity(m, c, strategy, workload, framework=framework_, layer=layer_, calibration=calibration)
+        sens = sensitivity(m, c, strategy, workload, framework=framework_, layer=layer_, calibration=calibration,
+                           base=est)
     gp = None
     if n_tokens is not None:
         from .techniques.resilience import training_goodput
@@ -583,12 +585,7 @@ def print_training(est: TrainingEstimate, model: ModelSpec, cluster: ClusterSpec
         )
         if est.cost_usd is not None:
             grid.add_row("Cost", f"${est.cost_usd:,.0f} at ${acc.price_per_hour:.2f} per accelerator-hour")
-    band = (
-        f"±{est.error_band_pct:.0f}% (p90 APE on published runs, each source held out of the fit)"
-        if est.error_band_pct is not None
-        else "none (unvalidated layer)"
-    )
-    grid.add_row("Error band", band)
+    grid.add_row("Error band", error_band_text(est.error_band_pct))
     grid.add_row("Provenance", escape(est.provenance))
     con.print(grid)
     con.print()

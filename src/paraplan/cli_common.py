@@ -125,6 +125,16 @@ def fmt_pct(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{100.0 * x:.1f}%"
 
 
+def error_band_text(pct: float | None, engine: str | None = None, *, serving: bool = False) -> str:
+    """The error band of an estimate in words (CLI and web page): training bands are the leave-one-source-out
+    p90; serving bands the p90 of the engine kind ``engine`` after the fit."""
+    if pct is None:
+        return "none (unvalidated layer or engine kind)" if serving else "none (unvalidated layer)"
+    basis = (f"published runs of engine kind '{engine}', after the fit" if serving
+             else "published runs, each source held out of the fit")
+    return f"±{pct:.0f}% (p90 APE on {basis})"
+
+
 def _num_or_dash(x: float | None) -> str:
     if x is None:
         return "-"

@@ -394,7 +394,7 @@ def _print_estimate(C: Any, est: Any, bound: dict[str, Any] | None = None) -> No
         grid.add_row("Speculative", f"{s.method}: {s.mean_accepted:.2f} tokens/step, {s.verified_tokens} verified, "
                      f"draft {C.fmt_time(s.draft_s)} + verify {C.fmt_time(s.verify_s)} vs plain "
                      f"{C.fmt_time(s.plain_step_s)}: speedup {s.speedup:.2f}x")
-    grid.add_row("Error band", _band(est))
+    grid.add_row("Error band", C.error_band_text(est.error_band_pct, est.error_band_engine, serving=True))
     grid.add_row("Provenance", escape(est.provenance))
     con.print(grid)
     con.print()
@@ -431,14 +431,6 @@ def _spark(values: list[float], width: int = 48) -> str:
     return "".join(bars[min(int(v / hi * (len(bars) - 1) + 0.5), len(bars) - 1)] for v in pts)
 
 
-def _band(result: Any) -> str:
-    """The error band row of a serving estimate or simulation (``error_band_pct`` / ``error_band_engine``)."""
-    if result.error_band_pct is None:
-        return "none (unvalidated layer or engine kind)"
-    return (f"±{result.error_band_pct:.0f}% (p90 APE on published runs of engine kind "
-            f"'{result.error_band_engine}', after the fit)")
-
-
 def _print_sim(C: Any, res: Any, trace: Path | None) -> None:
     con = C._console()
     c = res.counts
@@ -468,7 +460,7 @@ def _print_sim(C: Any, res: Any, trace: Path | None) -> None:
     if trace is not None:
         grid.add_row("Trace", escape(f"{trace} ({len(res.trace_events)} iterations; open in chrome://tracing)"))
     grid.add_row("Simulated in", f"{res.wall_time_s:.2f} s")
-    grid.add_row("Error band", _band(res))
+    grid.add_row("Error band", C.error_band_text(res.error_band_pct, res.error_band_engine, serving=True))
     con.print(grid)
     t = Table(title="Latency (completed requests)")
     for col in ("metric", "mean", "p50", "p90", "p99"):

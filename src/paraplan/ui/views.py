@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..cli_common import fmt_count, fmt_gb, fmt_pct, fmt_time
+from ..cli_common import error_band_text, fmt_count, fmt_gb, fmt_pct, fmt_time
 from . import charts
 
 KINDS = ("train", "plan", "compare", "serve", "simulate", "serve_plan", "validate_train", "validate_infer", "claims")
@@ -57,13 +57,10 @@ def _sum(key: str, label: str, text: str, value: Any = None) -> dict[str, Any]:
 
 
 def _band(p: dict[str, Any]) -> dict[str, Any]:
-    """The error band row of a training or serving result (same wording as the CLI)."""
+    """The error band row of a training or serving result (serving results name their engine kind)."""
     band = p.get("error_band_pct")
-    if band is None:
-        return _sum("error_band_pct", "Error band", "none (unvalidated layer)")
-    basis = (f"published runs of engine kind '{p['error_band_engine']}', after the fit"
-             if p.get("error_band_engine") else "published runs, each source held out of the fit")
-    return _sum("error_band_pct", "Error band", f"±{band:.0f}% (p90 APE on {basis})", band)
+    text = error_band_text(band, p.get("error_band_engine"), serving="error_band_engine" in p)
+    return _sum("error_band_pct", "Error band", text, band)
 
 
 def _num(x: Any) -> str:
