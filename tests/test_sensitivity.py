@@ -95,3 +95,8 @@ def test_cli_sensitivity_table_and_json() -> None:
     assert sens["largest"] == "compute_peak" and sens["delta"] == 0.1
     assert {f["factor"] for f in sens["factors"]} == {f[0] for f in FACTORS}
     assert "sensitivity" not in json.loads(run(*args[:-1], "--json", "-").stdout)
+
+
+def test_a_given_base_estimate_is_used_as_is() -> None:
+    est = estimate_training(GPT3, A100_1024, PTDP, W)
+    assert sensitivity(GPT3, A100_1024, PTDP, W, base=est).to_json() == sensitivity(GPT3, A100_1024, PTDP, W).to_json()

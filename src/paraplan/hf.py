@@ -230,12 +230,17 @@ _HYBRID_KEYS = ("hybrid_override_pattern", "layers_block_type", "attn_layer_peri
 _NON_ATTENTION_LAYERS = ("mamba", "linear_attention", "conv", "ssm", "recurrent", "rwkv", "deltanet")
 
 
+def _non_attention(layer_type: Any) -> bool:
+    """Whether a ``layer_types`` entry names a token mixer other than softmax attention."""
+    return any(w in str(layer_type).lower() for w in _NON_ATTENTION_LAYERS)
+
+
 def _hybrid_markers(cfg: Mapping[str, Any]) -> list[str]:
     """The config keys (and layer types) that mark token mixers other than softmax attention."""
     found = [k for k in _HYBRID_KEYS if cfg.get(k) is not None]
     types = cfg.get("layer_types")
     if isinstance(types, list):
-        other = sorted({str(t) for t in types if any(w in str(t).lower() for w in _NON_ATTENTION_LAYERS)})
+        other = sorted({str(t) for t in types if _non_attention(t)})
         if other:
             found.append("layer_types " + "/".join(other))
     return found
@@ -288,7 +293,7 @@ def _hybrid(mt: str, cfg: Mapping[str, Any], n_layers: int, hidden: int, kv_head
     types = cfg.get("layer_types")
     frac = None
     if isinstance(types, list) and types:
-        frac = sum(1 for t in types if any(w in str(t).lower() for w in _NON_ATTENTION_LAYERS)) / len(types)
+        frac = sum(1 for t in types if _non_attention(t)) / len(types)
     elif cfg.get("full_attention_interval"):
         frac = 1.0 - 1.0 / int(cfg["full_attention_interval"])
     elif cfg.get("attn_layer_period") and not cfg.get("hybrid_override_pattern"):

@@ -664,6 +664,8 @@ _CODES = {"schedule": SCHEDULES, "recompute": RECOMPUTES, "precision": PRECISION
 
 
 _BOOLS = {"true": True, "on": True, "yes": True, "1": True, "false": False, "off": False, "no": False, "0": False}
+#: strategy fields that are on/off
+_BOOL_FIELDS = ("sp", "hsdp")
 
 
 def parse_restrict(items: Sequence[str]) -> dict[str, list[Any]]:
@@ -686,7 +688,7 @@ def parse_restrict(items: Sequence[str]) -> dict[str, list[Any]]:
                 if v not in _CODES[name]:
                     raise ConfigError(f"--fix {name}: '{v}' is not one of {', '.join(_CODES[name])}")
                 vals.append(v)
-            elif name in ("sp", "hsdp"):
+            elif name in _BOOL_FIELDS:
                 if v not in _BOOLS:
                     raise ConfigError(f"--fix {name}: '{v}' is not on/off (true/false)")
                 vals.append(_BOOLS[v])
@@ -738,7 +740,7 @@ def _restrict(space: SearchSpace, restrict: Mapping[str, Sequence[Any]] | None) 
                               f"{', '.join(list(AXES['layout']) + list(values))}")
         if empty:
             names = _CODES.get(name)
-            offered = sorted({names[int(v)] if names else (bool(v) if name in ("sp", "hsdp") else int(v))
+            offered = sorted({names[int(v)] if names else (bool(v) if name in _BOOL_FIELDS else int(v))
                               for v in np.unique(have)}, key=str)
             raise ConfigError(f"--fix {name}: none of {', '.join(map(str, allowed))} is in the search space on "
                               f"{space.n} accelerators (it has: {', '.join(map(str, offered)) or 'nothing'})"

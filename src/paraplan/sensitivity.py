@@ -114,11 +114,12 @@ class Sensitivity:
 
 def sensitivity(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy, workload: Workload | None = None, *,
                 framework: str = "megatron", layer: Layer = "curves", calibration: Calibration | None = None,
-                delta: float = 0.10) -> Sensitivity:
+                delta: float = 0.10, base: TrainingEstimate | None = None) -> Sensitivity:
     """Price ``strategy`` with each input ``delta`` worse in turn and rank the inputs by the step-time change.
 
     ``calibration`` (shared training parameters, e.g. from a ``paraplan calibrate`` profile) is the starting
-    point for the derates; the spec layer has no fitted derates and skips them."""
+    point for the derates; the spec layer has no fitted derates and skips them. ``base``: the estimate of the
+    same plan with the same inputs when the caller has it already."""
     if not 0.0 < delta < 1.0:
         raise ValueError(f"delta must be in (0, 1), not {delta}")
     workload = workload or Workload()
@@ -128,7 +129,7 @@ def sensitivity(model: ModelSpec, cluster: ClusterSpec, strategy: Strategy, work
         return estimate_training(model, c, strategy, workload, framework=framework, layer=layer, check=False,
                                  calibration=cal)
 
-    base = price(cluster, calibration)
+    base = base or price(cluster, calibration)
     rows = []
     for name, what, perturb, fitted in FACTORS:
         if fitted and layer == "spec" and not calibration:

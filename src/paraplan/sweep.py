@@ -93,11 +93,10 @@ def cells(config: SweepConfig) -> list[dict[str, Any]]:
     """The cells of the sweep, in order (model, cluster, global batch, sequence length, accelerator count).
     Names and ranges are checked here, so a bad sweep fails before any search runs."""
     from .catalog import get_cluster, get_model
-    from .search import check_request, parse_gpus, parse_restrict, search_options
+    from .search import check_request, parse_gpus, search_options
 
     if config.objective not in ("throughput", "cost", "time-to-train"):
         raise ConfigError(f"objective '{config.objective}': expected throughput, cost or time-to-train")
-    parse_restrict(config.fix)
     from .rules import get_framework
 
     get_framework(config.framework)

@@ -163,8 +163,8 @@ def train_estimate(req: TrainRequest) -> dict[str, Any]:
     elif c.n_accelerators <= MAX_SEARCH_ACCELERATORS:  # explain compares with a search of the same accelerators
         payload["explain"] = _run_bounded(lambda: S.explain(m, c, strategy, workload, fw, layer=req.layer),
                                           "the explanation", SEARCH_TIMEOUT_S).to_json()
-    payload["sensitivity"] = sensitivity(m, c, strategy, workload, framework=req.framework,
-                                         layer=req.layer).to_json()
+    payload["sensitivity"] = sensitivity(m, c, strategy, workload, framework=req.framework, layer=req.layer,
+                                         base=est).to_json()
     raw = evaluate_training(m, c, strategy.to_arrays(), workload, fw, layer=req.layer)
     payload["stage_activations_bytes"] = {
         "first": float(raw["mem.activations_first_stage"].reshape(-1)[0]),
